@@ -1,0 +1,1 @@
+"""Tetrahedral grids, marching tetrahedra, the Mesh type and mesh export (torch + trimesh only)."""

@@ -1,0 +1,1 @@
+"""Score distillation (SDS) from frozen diffusers models loaded with from_pretrained."""

@@ -1,0 +1,1 @@
+"""Text-to-triplane network, triplane sampling, SDF/deformation/colour heads and the generator."""

@@ -1,0 +1,1 @@
+"""Prompt sets, train/test splits and view-dependent prompts."""

@@ -1,0 +1,1 @@
+"""Cameras, rasterization, NeuS volume rendering and shading (torch only; optional nvdiffrast)."""

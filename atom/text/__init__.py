@@ -1,0 +1,1 @@
+"""Frozen text encoders behind one interface, and the on-disk embedding cache."""

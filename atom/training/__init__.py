@@ -1,0 +1,1 @@
+"""The two-stage amortized training step, losses, checkpoints, logging and the loop."""
