@@ -1,0 +1,1 @@
+"""Tiny offline models for tests and smoke runs."""

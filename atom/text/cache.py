@@ -1,0 +1,157 @@
+"""On-disk cache of prompt embeddings, so training never has to hold a large text encoder.
+
+One safetensors file per (encoder identity, prompt), named by a SHA-256 of both; the identity and the prompt
+are also stored in the file's metadata and checked on read. Files are written to a temporary name and
+renamed, so an interrupted run never leaves a half-written entry behind.
+
+Command line: `python -m atom.text.cache --encoder minilm --prompt "a red cube" --cache-dir DIR` (or
+`--prompts-file FILE`, one prompt per line) fills the cache and prints what it did.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import logging
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+
+from atom.text.clip import CLIPTextEncoder
+from atom.text.encoder import TextEmbeddings, TextEncoder, validate_prompts
+from atom.text.minilm import MiniLMTextEncoder
+from atom.text.t5 import T5TextEncoder
+
+
+class EmbeddingCache:
+    """A folder of cached embeddings: `get_or_encode` fills it, `load` reads it without any encoder."""
+
+    def __init__(self, directory: str | Path = "text_cache") -> None:
+        self.directory = Path(directory)
+
+    def path_for(self, identity: str, prompt: str) -> Path:
+        """The file that holds `prompt` encoded by the encoder named `identity`."""
+        digest = hashlib.sha256(f"{identity}\n{prompt}".encode()).hexdigest()
+        return self.directory / f"{digest}.safetensors"
+
+    def __contains__(self, key: tuple[str, str]) -> bool:
+        """`(identity, prompt) in cache`."""
+        identity, prompt = key
+        return self.path_for(identity, prompt).is_file()
+
+    def load(self, identity: str, prompts: Sequence[str]) -> TextEmbeddings:
+        """Embeddings [B, L, D] of `prompts` as stored for `identity`; KeyError naming any missing prompts."""
+        prompts = validate_prompts(prompts, allow_empty=True)
+        missing = [prompt for prompt in prompts if (identity, prompt) not in self]
+        if missing:
+            raise KeyError(
+                f"{len(missing)} prompt(s) not cached in {self.directory} for {identity}: {missing}"
+            )
+        return TextEmbeddings.cat([self._read(identity, prompt) for prompt in prompts])
+
+    def get_or_encode(
+        self, encoder: TextEncoder, prompts: Sequence[str], batch_size: int = 64, allow_empty: bool = False
+    ) -> TextEmbeddings:
+        """Embeddings [B, L, D] of `prompts`: cached ones are read, the others encoded (in batches of
+        `batch_size`, each distinct prompt once) and stored. `allow_empty` admits "" as in `encode`."""
+        prompts = validate_prompts(prompts, allow_empty=allow_empty)
+        misses = list(dict.fromkeys(p for p in prompts if (encoder.identity, p) not in self))
+        if misses:
+            encoded = encoder.encode(misses, batch_size=batch_size, allow_empty=allow_empty)
+            for index, prompt in enumerate(misses):
+                self._write(encoder.identity, prompt, encoded[index])
+        return self.load(encoder.identity, prompts)
+
+    def _write(self, identity: str, prompt: str, embeddings: TextEmbeddings) -> None:
+        """Store one prompt's embeddings (B = 1) atomically: write a temporary file, then rename it."""
+        tensors = {"tokens": embeddings.tokens[0], "mask": embeddings.mask[0]}
+        if embeddings.pooled is not None:
+            tensors["pooled"] = embeddings.pooled[0]
+        tensors = {name: tensor.detach().cpu().contiguous() for name, tensor in tensors.items()}
+        self.directory.mkdir(parents=True, exist_ok=True)
+        target = self.path_for(identity, prompt)
+        handle, temporary = tempfile.mkstemp(dir=self.directory, prefix=".", suffix=".tmp")
+        os.close(handle)
+        try:
+            save_file(tensors, temporary, metadata={"identity": identity, "prompt": prompt})
+            os.replace(temporary, target)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+
+    def _read(self, identity: str, prompt: str) -> TextEmbeddings:
+        """One cached prompt (B = 1); a file that cannot be read or does not match is a clear ValueError."""
+        path = self.path_for(identity, prompt)
+        try:
+            with safe_open(path, framework="pt") as handle:
+                metadata = handle.metadata() or {}
+                tensors = {name: handle.get_tensor(name) for name in handle.keys()}
+            pooled = tensors.get("pooled")
+            embeddings = TextEmbeddings(
+                tokens=tensors["tokens"][None],
+                mask=tensors["mask"][None],
+                pooled=None if pooled is None else pooled[None],
+            )
+        except (SafetensorError, OSError, KeyError, ValueError) as err:
+            raise ValueError(
+                f"cache file {path} (prompt {prompt!r}) is unreadable: {err!r}; "
+                "delete it to encode the prompt again"
+            ) from err
+        if metadata.get("identity") != identity or metadata.get("prompt") != prompt:
+            raise ValueError(
+                f"cache file {path} holds prompt {metadata.get('prompt')!r} of {metadata.get('identity')!r}, "
+                f"expected {prompt!r} of {identity!r}; delete it to encode the prompt again"
+            )
+        return embeddings
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Fill the embedding cache for some prompts and print a summary."""
+    parser = argparse.ArgumentParser(prog="python -m atom.text.cache", description=main.__doc__)
+    parser.add_argument("--encoder", choices=("minilm", "t5", "clip"), default="minilm")
+    parser.add_argument(
+        "--path", default=None, help="hub id or local folder of the encoder (default: its own)"
+    )
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument(
+        "--prompts-file", type=Path, help="text file, one prompt per line (blank lines skipped)"
+    )
+    source.add_argument("--prompt", nargs="+", help="one or more prompts")
+    parser.add_argument("--cache-dir", type=Path, default=Path("text_cache"))
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args(argv)
+
+    if args.prompts_file is not None:
+        if not args.prompts_file.is_file():
+            parser.error(f"prompts file not found: {args.prompts_file}")
+        lines = args.prompts_file.read_text(encoding="utf-8").splitlines()
+        prompts = [line.strip() for line in lines if line.strip()]
+        if not prompts:
+            parser.error(f"prompts file {args.prompts_file} holds no prompts")
+    else:
+        prompts = args.prompt
+    prompts = list(dict.fromkeys(prompts))
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    # The CLI names the three encoders of this room; library code passes encoder objects instead.
+    encoder_class = {"minilm": MiniLMTextEncoder, "t5": T5TextEncoder, "clip": CLIPTextEncoder}[args.encoder]
+    try:
+        encoder = encoder_class(device=args.device, **({} if args.path is None else {"path": args.path}))
+    except OSError as err:
+        parser.exit(1, f"error: {err}\n")
+    cache = EmbeddingCache(args.cache_dir)
+    cached = sum((encoder.identity, prompt) in cache for prompt in prompts)
+    embeddings = cache.get_or_encode(encoder, prompts, batch_size=args.batch_size)
+    print(
+        f"{len(prompts) - cached} encoded, {cached} already cached, {len(prompts)} prompts "
+        f"[{embeddings.length} x {embeddings.dim}] with {encoder.identity} in {cache.directory.resolve()}"
+    )
+
+
+if __name__ == "__main__":
+    main()
