@@ -1,0 +1,156 @@
+"""Text to textured mesh in one forward pass: the object a trained checkpoint is for.
+
+``Generator.from_pretrained(path)`` opens a checkpoint (or a run directory: its newest checkpoint) with the
+text encoder named in the checkpoint's own config; ``generator(prompts)`` returns one ``Mesh`` per prompt with
+vertex colours from the colour head. The grid resolution is chosen per call (64 on CPU, 128 on GPU).
+``generator.interpolate(prompts, steps, mode)`` walks the text embeddings between consecutive prompts.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import torch
+from omegaconf import OmegaConf
+from torch import Tensor
+
+from atom.config import TrainConfig
+from atom.geometry import Mesh, TetrahedralGrid, extract_mesh, tetrahedral_grid
+from atom.model import TriplaneGenerator
+from atom.text import TextEmbeddings, TextEncoder
+
+if TYPE_CHECKING:
+    from atom.inference.interpolation import InterpolationPoint
+
+logger = logging.getLogger(__name__)
+# Colour queries per call when baking textures: bounds the memory of the head's hidden activations.
+COLOUR_CHUNK = 1 << 18
+
+
+def triplanes_to_meshes(
+    model: TriplaneGenerator, triplanes: Tensor, grid: TetrahedralGrid, deform: bool = True, colour: bool = True
+) -> list[Mesh]:
+    """DMTet per triplane ``[B, 3, C, R, R]``: SDF (+ bounded deformation) on the grid -> marching tetrahedra,
+    then vertex colours from the colour head. Differentiable; empty meshes come back as ``Mesh.empty``."""
+    vertices = grid.vertices[None].expand(triplanes.shape[0], -1, -1)
+    sdf = model.sdf(triplanes, vertices)  # [B, Nv]
+    meshes = []
+    for b in range(triplanes.shape[0]):
+        offsets = surface_deformation(model, triplanes[b : b + 1], grid, sdf[b]) if deform else None
+        mesh = extract_mesh(grid, sdf[b], offsets)
+        if colour and not mesh.is_empty:
+            rgb = model.color(triplanes[b : b + 1], mesh.vertices[None])[0]
+            mesh = Mesh(mesh.vertices, mesh.faces, rgb)
+        meshes.append(mesh)
+    return meshes
+
+
+def surface_deformation(model: TriplaneGenerator, triplane: Tensor, grid: TetrahedralGrid, sdf: Tensor) -> Tensor:
+    """Deformation offsets ``[Nv, 3]`` of one triplane ``[1, 3, C, R, R]`` with grid SDF ``[Nv]``, queried only
+    at the ends of sign-changing grid edges and zero elsewhere.
+
+    Marching tetrahedra places vertices on sign-changing edges only, so the mesh is the same as with every
+    offset queried, at a few percent of the head evaluations (the deformation head costs as much as the SDF).
+    """
+    inside = sdf < 0  # the same test as marching tetrahedra
+    edges = grid.edges
+    crossing = edges[inside[edges[:, 0]] != inside[edges[:, 1]]]
+    needed = torch.zeros_like(inside)
+    needed[crossing.reshape(-1)] = True
+    index = torch.nonzero(needed)[:, 0]
+    values = model.deformation(triplane, grid.vertices[index][None], grid.cell_size)[0]
+    return values.new_zeros(grid.vertices.shape).index_copy(0, index, values)
+
+
+class Generator:
+    """A trained text-to-triplane model with its text encoder: ``Generator.from_pretrained(path)(prompts)``."""
+
+    def __init__(self, model: TriplaneGenerator, text_encoder: TextEncoder | None, device: str | torch.device = "cpu"):
+        self.device = torch.device(device)
+        self.model = model.to(self.device).eval()
+        self.text_encoder = text_encoder
+
+    @classmethod
+    def from_pretrained(
+        cls, path: str | Path, device: str | torch.device = "cpu", text_encoder: TextEncoder | None = None
+    ) -> Generator:
+        """Open a checkpoint directory or a run directory; build the text encoder its config names."""
+        from atom.build import build_text_encoder
+        from atom.training.checkpoint import CheckpointError, resolve_checkpoint
+
+        checkpoint = resolve_checkpoint(path)
+        try:
+            model = TriplaneGenerator.from_pretrained(checkpoint)
+        except Exception as err:
+            raise CheckpointError(f"cannot load the generator from {str(checkpoint)!r}: {err}") from err
+        if text_encoder is None:
+            config_file = checkpoint / "train_config.yaml"
+            if not config_file.is_file():
+                raise CheckpointError(f"{str(checkpoint)!r} has no train_config.yaml naming its text encoder; "
+                                      "pass text_encoder= explicitly")
+            try:
+                cfg = OmegaConf.merge(OmegaConf.structured(TrainConfig), OmegaConf.load(config_file))
+            except Exception as err:  # YAML syntax, unknown keys, bad values: a config from other code
+                raise CheckpointError(f"{config_file} does not match this version of atom's TrainConfig: "
+                                      f"{err}") from err
+            try:
+                text_encoder = build_text_encoder(cfg.text, torch.device(device))
+            except Exception as err:
+                raise CheckpointError(f"cannot build the text encoder named in {config_file} "
+                                      f"({cfg.text.kind.name}, path={cfg.text.path!r}): {err}") from err
+        if text_encoder.dim != model.config.text_dim:
+            raise CheckpointError(f"text encoder gives {text_encoder.dim}-d tokens, the generator in "
+                                  f"{str(checkpoint)!r} expects {model.config.text_dim}")
+        logger.info("loaded %s (%s)", checkpoint, text_encoder.identity)
+        return cls(model, text_encoder, device)
+
+    def encode(self, prompts: list[str]) -> TextEmbeddings:
+        if self.text_encoder is None:
+            raise RuntimeError("this Generator has no text encoder; call from_embeddings() instead")
+        return self.text_encoder.encode(list(prompts)).to(self.device)
+
+    @torch.no_grad()
+    def triplanes(self, text: TextEmbeddings) -> Tensor:
+        """The front end alone: embeddings ``[B, L, D]`` -> triplanes ``[B, 3, C, R, R]``."""
+        return self.model(text.tokens.to(self.device), text.mask.to(self.device))
+
+    @torch.no_grad()
+    def meshes(self, triplanes: Tensor, grid_resolution: int = 64, colour: bool = True) -> list[Mesh]:
+        """One mesh per triplane ``[B, 3, C, R, R]`` on a tetrahedral grid of ``grid_resolution`` cells per
+        axis; vertex colours from the colour head unless ``colour=False``."""
+        grid = tetrahedral_grid(grid_resolution, bound=self.model.config.bound).to(self.device)
+        return triplanes_to_meshes(self.model, triplanes, grid, colour=colour)
+
+    @torch.no_grad()
+    def colours(self, triplane: Tensor, points: Tensor) -> Tensor:
+        """The colour head of one triplane ``[3, C, R, R]`` at ``points [N, 3]`` (world units) -> RGB ``[N, 3]``
+        in [0, 1], on the points' device; any N (queried in chunks)."""
+        if points.dim() != 2 or points.shape[-1] != 3:
+            raise ValueError(f"points must be [N, 3], got {list(points.shape)}")
+        triplane = triplane[None].to(self.device)
+        chunks = [self.model.color(triplane, chunk[None].to(self.device))[0].to(points.device)
+                  for chunk in points.split(COLOUR_CHUNK)]
+        return torch.cat(chunks) if chunks else points.new_zeros(0, 3)
+
+    def from_embeddings(self, text: TextEmbeddings, grid_resolution: int = 64) -> list[Mesh]:
+        return self.meshes(self.triplanes(text), grid_resolution)
+
+    def __call__(self, prompts: str | list[str], grid_resolution: int = 64) -> list[Mesh]:
+        """One batched forward pass for all prompts; ``list[Mesh]`` in prompt order."""
+        prompts = [prompts] if isinstance(prompts, str) else list(prompts)
+        return self.from_embeddings(self.encode(prompts), grid_resolution)
+
+    def interpolate(self, prompts: list[str], steps: int = 5, mode: str = "linear",
+                    grid_resolution: int = 64) -> list[tuple[InterpolationPoint, Mesh]]:
+        """Meshes along a walk through the text embeddings of ``prompts`` (in order): ``steps`` per
+        consecutive pair, both ends included and shared ends once; ``mode`` "linear" or "slerp" per token.
+
+        All prompts are encoded in one batch (one token length); every point is generated in one forward
+        pass. The end points are exactly the plain generations of their prompts."""
+        from atom.inference.interpolation import interpolate_embeddings, walk  # atom.inference builds on us
+
+        points = walk(prompts, steps)
+        text = interpolate_embeddings(self.encode(list(prompts)), points, mode)
+        return list(zip(points, self.from_embeddings(text, grid_resolution), strict=True))
