@@ -8,12 +8,16 @@ enum member to its class explicitly.
 
 from __future__ import annotations
 
+import dataclasses
+import typing
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, OmegaConf
+
+from atom.model.generator import GeneratorConfig
 
 #: the Hydra config tree (``conf/`` at the repository root; the package is installed editable)
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
@@ -80,23 +84,18 @@ class TextConfig:
     load_in_8bit: bool = False
 
 
-@dataclass
-class ModelConfig:
-    """The text-to-triplane generator; mirrors ``atom.model.GeneratorConfig`` field for field."""
+def _mutable_schema(frozen: type, name: str) -> type:
+    """A mutable dataclass with the fields, types and defaults of ``frozen`` (Hydra makes frozen dataclasses
+    read-only, which would refuse command-line overrides); keeps one source of truth for the sizes."""
+    hints = typing.get_type_hints(frozen)
+    fields = [(f.name, hints[f.name], field(default=f.default)) for f in dataclasses.fields(frozen)]
+    schema = dataclasses.make_dataclass(name, fields)
+    schema.__doc__ = f"Hydra schema of ``{frozen.__module__}.{frozen.__qualname__}``: {frozen.__doc__.splitlines()[0]}"
+    return schema
 
-    text_dim: int = 384
-    query_resolution: int = 8
-    hidden_dim: int = 128
-    num_blocks: int = 2
-    num_heads: int = 4
-    triplane_resolution: int = 64
-    triplane_channels: int = 32
-    head_hidden: int = 64
-    head_layers: int = 2
-    sphere_radius: float = 0.5
-    max_deformation: float = 0.25
-    bound: float = 1.0
-    normal_eps: float = 0.01
+
+#: the text-to-triplane generator (``atom.model.GeneratorConfig``, field for field)
+ModelConfig = _mutable_schema(GeneratorConfig, "ModelConfig")
 
 
 @dataclass
