@@ -86,7 +86,7 @@ def write_previews(trainer: Trainer, export_meshes: bool = False) -> dict:
 def export_all(trainer: Trainer, batch_size: int = 8) -> dict:
     """Every prompt (seen and held out) -> ``<run>/meshes/<slug>.glb``; toy-world metrics when they apply."""
     cfg = trainer.cfg
-    grid = tetrahedral_grid(cfg.trainer.export_grid_resolution, bound=cfg.model.bound).to(trainer.device)
+    grid = tetrahedral_grid(cfg.trainer.export_grid_resolution, bound=cfg.model.bound, device=trainer.device)
     mesh_dir = trainer.run_dir / "meshes"
     mesh_dir.mkdir(exist_ok=True)
     prompts = trainer.prompts.prompts

@@ -72,7 +72,7 @@ class Trainer:
                 f"the guidance model expects text embeddings of width {self.guidance.embedding_dim} but its text "
                 f"encoder gives {self.view_embeddings.dim}: set guidance.text to the model's own encoder")
         self.rasterizer = make_rasterizer(cfg.render.rasterizer.value)
-        self.grid = tetrahedral_grid(cfg.stage2.grid_resolution, bound=cfg.model.bound).to(self.device)
+        self.grid = tetrahedral_grid(cfg.stage2.grid_resolution, bound=cfg.model.bound, device=self.device)
 
         groups = self.generator.parameter_groups()
         groups["variance"] = list(self.neus.parameters())
