@@ -1,1 +1,38 @@
 """Cameras, rasterization, NeuS volume rendering and shading (torch only; optional nvdiffrast)."""
+
+from atom.render.cameras import VIEW_LABELS, Cameras, look_at, sample_cameras, turntable
+from atom.render.field import FieldSamples, SDFField, SphereField
+from atom.render.fragments import Fragments, Rasterizer
+from atom.render.mesh_renderer import MeshRenderOutput, composite, render_mesh, vertex_normals
+from atom.render.neus import NeuSRenderer, ray_box_intersection
+from atom.render.nvdiffrast_rasterizer import NvdiffrastRasterizer
+from atom.render.rasterizer import BACKENDS, make_rasterizer, nvdiffrast_available
+from atom.render.shading import SHADING_MODES, random_light_directions, shade
+from atom.render.torch_rasterizer import TorchRasterizer
+
+__all__ = [
+    "BACKENDS",
+    "SHADING_MODES",
+    "VIEW_LABELS",
+    "Cameras",
+    "FieldSamples",
+    "Fragments",
+    "MeshRenderOutput",
+    "NeuSRenderer",
+    "NvdiffrastRasterizer",
+    "Rasterizer",
+    "SDFField",
+    "SphereField",
+    "TorchRasterizer",
+    "composite",
+    "look_at",
+    "make_rasterizer",
+    "nvdiffrast_available",
+    "random_light_directions",
+    "ray_box_intersection",
+    "render_mesh",
+    "sample_cameras",
+    "shade",
+    "turntable",
+    "vertex_normals",
+]
