@@ -101,12 +101,19 @@ class NeuSRenderer(nn.Module):
         return torch.exp(self.variance * 10.0).clamp(1e-6, 1e6)
 
     def forward(
-        self, field: Callable[[Tensor], FieldSamples], origins: Tensor, directions: Tensor, background: Tensor
+        self,
+        field: Callable[[Tensor], FieldSamples],
+        origins: Tensor,
+        directions: Tensor,
+        background: Tensor,
+        coarse_sdf: Callable[[Tensor], Tensor] | None = None,
     ) -> dict[str, Tensor]:
         """Render rays.
 
         Args:
             field: an :class:`atom.render.field.SDFField`.
+            coarse_sdf: optional ``[B, M, 3] -> [B, M]`` SDF-only query for the (no-grad) up-sampling pass, which
+                needs no gradient or colour; saves the field's gradient stencil there. Default: ``field(...).sdf``.
             origins: [B, N, 3] ray origins, world units.
             directions: [B, N, 3] unit ray directions.
             background: [B, 3] or [3] colour behind the object.
@@ -132,7 +139,7 @@ class NeuSRenderer(nn.Module):
         samples = self._stratified(near, far)
         if self.num_importance > 0:
             with torch.no_grad():
-                importance = self._importance(field, origins, directions, samples, near, far)
+                importance = self._importance(coarse_sdf or (lambda p: field(p).sdf), origins, directions, samples)
             samples = torch.sort(torch.cat([samples, importance], -1), dim=-1).values
 
         count = samples.shape[-1]
@@ -215,18 +222,12 @@ class NeuSRenderer(nn.Module):
         return points.clamp(-self.bound, self.bound)
 
     def _importance(
-        self,
-        field: Callable[[Tensor], FieldSamples],
-        origins: Tensor,
-        directions: Tensor,
-        samples: Tensor,
-        near: Tensor,
-        far: Tensor,
+        self, sdf_fn: Callable[[Tensor], Tensor], origins: Tensor, directions: Tensor, samples: Tensor
     ) -> Tensor:
         """NeuS up-sampling: [B, N, num_importance] distances from the coarse samples' NeuS weights."""
         batch, rays, count = samples.shape
         points = self._points(origins, directions, samples)
-        sdf = field(points.view(batch, rays * count, 3)).sdf.view(batch, rays, count)
+        sdf = sdf_fn(points.view(batch, rays * count, 3)).view(batch, rays, count)
         # Between consecutive samples, estimate the SDF at both ends from the secant slope (the cosine),
         # taking the gentler of this and the previous slope, as NeuS does.
         spacing = samples[..., 1:] - samples[..., :-1]

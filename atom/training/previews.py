@@ -117,7 +117,7 @@ def export_all(trainer: Trainer, batch_size: int = 8) -> dict:
 
 def evaluate_toy(trainer: Trainer, meshes: list) -> dict:
     """3D metrics against the toy world's analytic ground truth; writes ``metrics.json`` and logs a summary."""
-    from atom.toyworld.metrics import evaluate_meshes, format_table
+    from atom.toyworld.metrics import evaluate_meshes, format_table, summary_scalars
 
     prompts = trainer.prompts.prompts
     unseen = {prompts[i] for i in trainer.prompts.test}
@@ -125,8 +125,7 @@ def evaluate_toy(trainer: Trainer, meshes: list) -> dict:
     (trainer.run_dir / "metrics.json").write_text(json.dumps(results, indent=2, default=_json_default))
     table = format_table(results)
     logger.info("toy-world evaluation:\n%s", table)
-    flat = {f"eval/{k}": v for k, v in results.get("summary", {}).items() if isinstance(v, (int, float))}
-    trainer.logger.log_scalars(flat, trainer.step)
+    trainer.logger.log_scalars({f"eval/{k}": v for k, v in summary_scalars(results).items()}, trainer.step)
     return {"metrics": str(trainer.run_dir / "metrics.json"), "metrics_table": table}
 
 

@@ -92,7 +92,8 @@ def render_stage1(
         return FieldSamples(sdf=sdf, gradient=gradient, rgb=generator.color(triplanes, points))
 
     black = torch.zeros(3, device=triplanes.device)
-    out = neus(field_fn, origins, directions, black)  # over black: albedo premultiplied by opacity
+    # over black: albedo premultiplied by opacity; the up-sampling pass needs only SDF values
+    out = neus(field_fn, origins, directions, black, coarse_sdf=lambda p: generator.sdf(triplanes, p))
 
     def to_image(x: Tensor) -> Tensor:  # [B, V*H*W, C] -> [B*V, C, H, W]
         c = x.shape[-1]

@@ -1,0 +1,77 @@
+"""Training throughput: median seconds per step and peak memory per stage for the toy64 configuration.
+
+    python bench/bench_train.py [--steps 5] [hydra overrides...]
+
+Uses ``experiment=toy64`` (the bundled toy prior as guidance when present; otherwise pass
+``guidance.path=...``). Peak memory is the process's peak resident set (CPU) or ``max_memory_allocated``
+(CUDA), read after each stage's steps: stage 1 runs first, so the stage 2 figure is the peak of both.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import resource
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from hydra import compose, initialize_config_dir
+
+from atom.config import CONF_DIR, register_configs
+from atom.training.trainer import Trainer
+
+
+def peak_memory_mib(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=5, help="timed steps per stage (after one warm-up step)")
+    parser.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. trainer.device=cuda")
+    args = parser.parse_args()
+    register_configs()
+    with tempfile.TemporaryDirectory() as tmp, initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        cfg = compose("train", overrides=[
+            "experiment=toy64", "logger=none", "trainer.progress=false", f"run_dir={tmp}",
+            "trainer.resume=none", *args.overrides])
+        trainer = Trainer(cfg, Path(tmp))
+        rows = []
+        for stage, first_step in ((1, 0), (2, cfg.stage1.steps)):
+            trainer.step = first_step
+            trainer.train_step()  # warm-up (first-call allocations, lazy init)
+            times = []
+            for _ in range(args.steps):
+                if trainer.device.type == "cuda":
+                    torch.cuda.synchronize()
+                start = time.perf_counter()
+                trainer.train_step()
+                if trainer.device.type == "cuda":
+                    torch.cuda.synchronize()
+                times.append(time.perf_counter() - start)
+            median = statistics.median(times)
+            res = cfg.stage1.resolution if stage == 1 else cfg.stage2.resolution
+            rows.append((stage, res, median, 1.0 / median, peak_memory_mib(trainer.device)))
+
+    views = cfg.trainer.prompts_per_step * cfg.render.views_per_prompt
+    print(f"# bench_train: {datetime.date.today()} | {platform.processor() or platform.machine()} | "
+          f"{os.cpu_count()} cores | torch {torch.__version__} | threads {torch.get_num_threads()} | "
+          f"device {trainer.device}")
+    print(f"toy64: {cfg.trainer.prompts_per_step} prompts x {cfg.render.views_per_prompt} views = {views} "
+          f"renders/step, generator R={cfg.model.triplane_resolution} C={cfg.model.triplane_channels}, "
+          f"guidance {cfg.guidance.resolution}px, grid {cfg.stage2.grid_resolution}\n")
+    print("| stage | render px | median s/step | steps/s | peak memory MiB |")
+    print("|---|---|---|---|---|")
+    for stage, res, median, rate, mem in rows:
+        print(f"| {stage} | {res} | {median:.3f} | {rate:.2f} | {mem:.0f} |")
+
+
+if __name__ == "__main__":
+    main()
