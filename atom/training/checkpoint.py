@@ -16,7 +16,6 @@ removed and the previous checkpoints are untouched.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
@@ -153,10 +152,3 @@ def load_training_state(checkpoint: Path) -> tuple[TrainingState, dict[str, torc
         keys = sorted(raw) if isinstance(raw, dict) else type(raw).__name__
         raise CheckpointError(f"checkpoint {str(checkpoint)!r} is not an atom trainer state (found {keys})")
     return TrainingState(**raw), extra
-
-
-def read_generator_config(checkpoint: Path) -> dict[str, Any]:
-    try:
-        return json.loads((checkpoint / "config.json").read_text())
-    except (OSError, json.JSONDecodeError) as err:
-        raise CheckpointError(f"cannot read {checkpoint / 'config.json'}: {err}") from err
