@@ -43,7 +43,7 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict:
     return results
 
 
-@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="evaluate")
+@hydra.main(version_base="1.3", config_path=str(CONF_DIR / "evaluate"), config_name="evaluate")
 def main(cfg: DictConfig) -> None:
     evaluate_checkpoint(cfg)
 

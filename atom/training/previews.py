@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from PIL import Image
 
 from atom.geometry import export_mesh, tetrahedral_grid
+from atom.prompts.file_names import prompt_slug
 from atom.render import turntable
+from atom.render.images import image_grid
 from atom.text_to_mesh import triplanes_to_meshes
 from atom.training.stages import Views, render_stage1, render_stage2
 
@@ -27,20 +27,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 PREVIEW_VIEWS = 4
-
-
-def slug(prompt: str, index: int) -> str:
-    """A file-system-safe name for a prompt, prefixed by its index so names never collide."""
-    return f"{index:03d}_" + (re.sub(r"[^a-zA-Z0-9]+", "_", prompt).strip("_")[:60] or "prompt")
-
-
-def image_grid(images: torch.Tensor, rows: int) -> Image.Image:
-    """``[rows * cols, 3, H, W]`` in [0, 1] -> one uint8 RGB image, row-major."""
-    n, _, h, w = images.shape
-    cols = n // rows
-    array = (images.clamp(0, 1) * 255).round().byte().cpu()
-    array = array.reshape(rows, cols, 3, h, w).permute(0, 3, 1, 4, 2).reshape(rows * h, cols * w, 3)
-    return Image.fromarray(array.numpy())
 
 
 @torch.no_grad()
@@ -102,7 +88,7 @@ def export_all(trainer: Trainer, batch_size: int = 8) -> dict:
             empty.append(prompt)
             rows.append([prompt, split, 0, 0, ""])
             continue
-        path = export_mesh(mesh.detach().to("cpu"), mesh_dir / f"{slug(prompt, i)}.glb")
+        path = export_mesh(mesh.detach().to("cpu"), mesh_dir / f"{prompt_slug(prompt, i)}.glb")
         paths.append(path)
         rows.append([prompt, split, mesh.num_vertices, mesh.num_faces, str(path.name)])
     trainer.logger.log_table("prompts", ["prompt", "split", "vertices", "faces", "file"], rows, trainer.step)

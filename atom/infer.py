@@ -1,0 +1,41 @@
+"""``python -m atom.infer ckpt=... prompts=[...]`` / ``atom-infer``: text -> meshes, previews and an index page.
+
+Options (``conf/infer/infer.yaml``, schema ``atom.config.InferConfig``): ``prompts_file=``, ``out_dir=`` (default
+``outputs/infer/<date_time>``), ``overwrite=false``, ``grid_resolution=64``, ``device=auto``,
+``export.format=glb|obj|ply``, ``export.texture=vertex|uv``, ``postprocess.*``, ``preview.*`` and
+``interpolate.prompts=[a,b] interpolate.steps=5 interpolate.mode=linear|slerp``. Bad input exits with
+status 2 and a one-line reason before any work.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import hydra
+from omegaconf import DictConfig
+
+from atom.config import CONF_DIR, register_configs
+
+# A folder with no sub-folders, so that no key (prompts=...) is mistaken for a config group choice.
+CONFIG_DIR = CONF_DIR / "infer"
+CONFIG_NAME = "infer"
+
+register_configs()
+
+
+@hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name=CONFIG_NAME)
+def main(cfg: DictConfig) -> None:
+    from atom.inference import InferenceError, format_table, run_inference
+    from atom.training.checkpoint import CheckpointError
+
+    try:
+        summary = run_inference(cfg)
+    except (InferenceError, CheckpointError) as err:
+        print(f"atom.infer: error: {err}", file=sys.stderr, flush=True)
+        sys.exit(2)
+    print(format_table(summary), flush=True)
+    print(f"\nwrote {summary['out_dir']}/index.html and {summary['out_dir']}/summary.json", flush=True)
+
+
+if __name__ == "__main__":
+    main()
