@@ -39,6 +39,10 @@ from atom.training.stages import SHADING_MODES, Views, render_stage1, render_sta
 
 logger = logging.getLogger(__name__)
 
+#: parameter groups that train in each stage: the deformation head only acts on the DMTet mesh (stage 2),
+#: the NeuS sharpness only in volume rendering (stage 1)
+STAGE_GROUPS = {1: {"front_end", "sdf", "color", "variance"}, 2: {"front_end", "sdf", "color", "deformation"}}
+
 
 @dataclass
 class StepResult:
@@ -170,8 +174,10 @@ class Trainer:
         cfg = self.cfg
         stage = self.stage(self.step)
         self.generator.train()
-        for p in self.param_groups["deformation"]:
-            p.requires_grad_(stage == 2)
+        active = STAGE_GROUPS[stage]
+        for name, params in self.param_groups.items():
+            for p in params:
+                p.requires_grad_(name in active)
         picks = torch.randint(len(self.train_indices), (cfg.trainer.prompts_per_step,), generator=self.rng)
         prompt_ids = torch.tensor(self.train_indices)[picks].to(self.device)
         views = self.sample_views(len(prompt_ids))
