@@ -22,8 +22,9 @@ train: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check atom tests bench
 
+# one OpenMP thread: the suite is many small tensors, where a second thread costs more than it gives
 test: $(STAMP) lint
-	WANDB_MODE=offline HF_HUB_OFFLINE=1 $(BIN)/python -m pytest $(PYTEST_ARGS)
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} WANDB_MODE=offline HF_HUB_OFFLINE=1 $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	for b in bench/bench_*.py; do $(BIN)/python $$b || exit 1; done
