@@ -7,14 +7,9 @@ Markdown table of median wall-clock times (after one warm-up run) with the machi
 from __future__ import annotations
 
 import argparse
-import datetime
-import os
-import platform
-import statistics
-import time
-from collections.abc import Callable
 
 import torch
+from timing import machine_header, median_times
 
 from atom.geometry import TetrahedralGrid, extract_mesh, tetrahedral_grid
 
@@ -25,29 +20,10 @@ def bumpy_sphere_sdf(points: torch.Tensor) -> torch.Tensor:
     return points.norm(dim=-1) - 0.5 + 0.03 * ripple
 
 
-def median_seconds(function: Callable[[], object], repeats: int, device: torch.device) -> tuple[float, float]:
-    """Median wall-clock and median process CPU seconds of ``function`` after one warm-up call.
-
-    The CPU time (all threads of this process) shows the work itself when other jobs share the cores.
-    """
-    function()  # warm-up
-    wall, cpu = [], []
-    for _ in range(repeats):
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        start, start_cpu = time.perf_counter(), time.process_time()
-        function()
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        wall.append(time.perf_counter() - start)
-        cpu.append(time.process_time() - start_cpu)
-    return statistics.median(wall), statistics.median(cpu)
-
-
 def bench_resolution(resolution: int, repeats: int, device: torch.device) -> dict[str, float]:
-    build, _ = median_seconds(lambda: TetrahedralGrid.build(resolution), repeats, torch.device("cpu"))
+    build, _ = median_times(lambda: TetrahedralGrid.build(resolution), repeats)
     grid = tetrahedral_grid(resolution, device=device)
-    cached, _ = median_seconds(lambda: tetrahedral_grid(resolution, device=device), repeats, device)
+    cached, _ = median_times(lambda: tetrahedral_grid(resolution, device=device), repeats, device)
     sdf_values = bumpy_sphere_sdf(grid.vertices)
     deformation_values = torch.zeros_like(grid.vertices)
 
@@ -64,8 +40,8 @@ def bench_resolution(resolution: int, repeats: int, device: torch.device) -> dic
         return mesh
 
     mesh = forward()
-    forward_wall, _ = median_seconds(forward, repeats, device)
-    forward_backward_wall, forward_backward_cpu = median_seconds(forward_backward, repeats, device)
+    forward_wall, _ = median_times(forward, repeats, device)
+    forward_backward_wall, forward_backward_cpu = median_times(forward_backward, repeats, device)
     return {
         "tets": grid.tets.shape[0],
         "faces": mesh.num_faces,
@@ -85,16 +61,8 @@ def main() -> None:
     args = parser.parse_args()
     device = torch.device(args.device)
 
-    print(f"## Geometry benchmark, {datetime.date.today().isoformat()}")
+    print(machine_header("bench_geometry: tetrahedral grid and marching tetrahedra", device))
     print()
-    print(
-        f"- machine: {platform.platform()}, {platform.processor() or platform.machine()}, "
-        f"{os.cpu_count()} cores visible, torch {torch.__version__}, {torch.get_num_threads()} threads"
-    )
-    if device.type == "cuda":
-        print(f"- device: {torch.cuda.get_device_name(device)}")
-    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
-    print(f"- load average at start (1, 5, 15 min): {load}")
     print(f"- median of {args.repeats} runs after one warm-up; SDF: bumpy sphere r = 0.5 on [-1, 1]^3")
     print("- build: `TetrahedralGrid.build` (uncached, CPU); cached: `tetrahedral_grid` lookup")
     print("- forward: `extract_mesh` (SDF + zero deformation) without grad; fwd+bwd: with grad on both;")

@@ -11,17 +11,13 @@ Run ``python bench/bench_guidance.py [--batch 8] [--repeats 7]``. Two sections, 
 from __future__ import annotations
 
 import argparse
-import datetime
-import os
-import platform
-import statistics
 import tempfile
-import time
 from collections.abc import Callable
 
 import diffusers
 import torch
 from diffusers import UNet2DConditionModel
+from timing import machine_header, median_times
 
 from atom.guidance import PixelSDS
 from atom.testing.tiny_diffusion import build_tiny_if
@@ -62,26 +58,6 @@ T5_XXL_WIDTH = 4096
 TOKENS = 77
 
 
-def timed(step: Callable[[], None], repeats: int, device: torch.device) -> tuple[float, float, float]:
-    """(median wall s, min wall s, median process CPU s) of `step` after two warm-up calls.
-
-    The CPU time (all threads) shows the work itself when other jobs share the cores.
-    """
-    for _ in range(2):
-        step()
-    wall, cpu = [], []
-    for _ in range(repeats):
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        start, start_cpu = time.perf_counter(), time.process_time()
-        step()
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        wall.append(time.perf_counter() - start)
-        cpu.append(time.process_time() - start_cpu)
-    return statistics.median(wall), min(wall), statistics.median(cpu)
-
-
 def random_embeddings(batch: int, width: int, device: torch.device) -> TextEmbeddings:
     return TextEmbeddings(
         tokens=torch.randn(batch, TOKENS, width, device=device),
@@ -101,32 +77,18 @@ def sds_step(sds: PixelSDS, batch: int, width: int, device: torch.device) -> Cal
     return step
 
 
-def header() -> None:
-    cpu = platform.processor() or platform.machine()
-    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
-    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
-    print(f"machine: {platform.node()} ({cpu}, {os.cpu_count()} cores, load {load}); GPU: {gpu}")
-    print(
-        f"torch {torch.__version__} ({torch.get_num_threads()} threads), diffusers {diffusers.__version__}, "
-        f"python {platform.python_version()}, {datetime.datetime.now().isoformat(timespec='seconds')}"
-    )
-    print()
-
-
 def bench_tiny_cpu(batch: int, repeats: int) -> None:
     device = torch.device("cpu")
     with tempfile.TemporaryDirectory() as directory:
         path = build_tiny_if(directory)
         sds = PixelSDS(path=str(path), resolution=64)
     params = sum(p.numel() for p in sds.unet.parameters())
-    wall, fastest, cpu = timed(sds_step(sds, batch, sds.embedding_dim, device), repeats, device)
+    wall, cpu = median_times(sds_step(sds, batch, sds.embedding_dim, device), repeats, device, warmup=2)
     print(f"## Tiny IF-style PixelSDS, CPU ({params / 1e6:.2f}M UNet params)")
     print()
-    print("| renders | UNet batch (CFG) | median ms | min ms | CPU ms (all threads) |")
-    print("|---|---|---|---|---|")
-    print(
-        f"| [{batch}, 3, 64, 64] | {2 * batch} | {wall * 1e3:.0f} | {fastest * 1e3:.0f} | {cpu * 1e3:.0f} |"
-    )
+    print("| renders | UNet batch (CFG) | median ms | CPU ms (all threads) |")
+    print("|---|---|---|---|")
+    print(f"| [{batch}, 3, 64, 64] | {2 * batch} | {wall * 1e3:.0f} | {cpu * 1e3:.0f} |")
     print()
 
 
@@ -157,15 +119,13 @@ def bench_if_xl_gpu(batch: int, repeats: int) -> None:
             sds.embedding_dim = T5_XXL_WIDTH
             sds.to(device)
             torch.cuda.reset_peak_memory_stats(device)
-            wall, fastest, _ = timed(sds_step(sds, batch, T5_XXL_WIDTH, device), repeats, device)
+            wall, _ = median_times(sds_step(sds, batch, T5_XXL_WIDTH, device), repeats, device, warmup=2)
             peak = torch.cuda.max_memory_allocated(device) / 2**30
-            rows.append(
-                f"| {label} | [{batch}, 3, 64, 64] | {wall * 1e3:.1f} | {fastest * 1e3:.1f} | {peak:.1f} |"
-            )
+            rows.append(f"| {label} | [{batch}, 3, 64, 64] | {wall * 1e3:.1f} | {peak:.1f} |")
             del sds
             torch.cuda.empty_cache()
-    print("| precision, attention | renders | median ms | min ms | peak GiB |")
-    print("|---|---|---|---|---|")
+    print("| precision, attention | renders | median ms | peak GiB |")
+    print("|---|---|---|---|")
     print("\n".join(rows))
     print()
 
@@ -175,7 +135,9 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=7)
     args = parser.parse_args()
-    header()
+    print(machine_header(f"bench_guidance: one SDS step, batch {args.batch}, median of {args.repeats}"))
+    print(f"diffusers {diffusers.__version__}; two warm-up steps before the timed ones")
+    print()
     bench_tiny_cpu(args.batch, args.repeats)
     bench_if_xl_gpu(args.batch, args.repeats)
 

@@ -7,7 +7,7 @@ the field queries on the tetrahedral grid (SDF at every grid vertex, deformation
 only; the whole-grid deformation it replaces is shown for comparison), marching tetrahedra, the colour head
 at the mesh vertices, and the GLB export. Prints a Markdown table of median milliseconds per batch, wall-clock
 and (in parentheses) process CPU time over all threads, the steadier number on a shared machine; then the
-totals per prompt. CUDA runs too when available, else the GPU line says so.
+totals per prompt. CUDA runs too when available; the header names the devices.
 
     python bench/bench_infer.py [--grids 64 128] [--batches 1 8] [--repeats 3] [--threads N]
 
@@ -18,15 +18,13 @@ for each other at every parallel region, so one busy core can slow a 2-thread ru
 from __future__ import annotations
 
 import argparse
-import datetime
-import os
-import platform
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
-from bench_model import cpu_name, median_ms
 from omegaconf import OmegaConf
+from timing import machine_header, median_times
 
 from atom.config import CONF_DIR
 from atom.geometry import Mesh, export_mesh, extract_mesh, tetrahedral_grid
@@ -57,8 +55,9 @@ def time_stages(model: TriplaneGenerator, encoder: MiniLMTextEncoder, cache: Emb
                 for b, mesh in enumerate(meshes)]
     cpu_meshes = [mesh.to("cpu") for mesh in coloured]
 
-    def run(step) -> tuple[float, float]:
-        return median_ms(step, repeats, device)
+    def run(step: Callable[[], object]) -> tuple[float, float]:
+        wall, cpu = median_times(step, repeats, device)
+        return 1000 * wall, 1000 * cpu
 
     times = {
         "text, uncached": run(lambda: encoder.encode(prompts)),
@@ -107,10 +106,7 @@ def main() -> None:
 
     names = list(columns)
     batches = {name: int(name.rsplit("x", 1)[1]) for name in names}
-    print(f"# atom inference benchmark, {datetime.date.today().isoformat()}\n")
-    print(f"CPU: {cpu_name()} ({os.cpu_count()} logical cores, torch threads {torch.get_num_threads()}); "
-          f"torch {torch.__version__}; Python {platform.python_version()}")
-    print(f"GPU: {torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'skipped: no GPU'}")
+    print(machine_header("bench_infer: prompt -> mesh, stage by stage") + "\n")
     print(f"Model: conf/model/toy.yaml sizes, random weights; text: MiniLM-L6 (max_length 32); "
           f"median of {args.repeats} after one warm-up\n")
     print("| ms per batch, wall (CPU) | " + " | ".join(names) + " |")

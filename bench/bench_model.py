@@ -11,44 +11,11 @@ wall-clock and CPU times.
 from __future__ import annotations
 
 import argparse
-import datetime
-import os
-import platform
-import statistics
-import time
-from collections.abc import Callable
 
 import torch
+from timing import machine_header, median_times
 
 from atom.model import TriplaneGenerator
-
-
-def cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def median_ms(step: Callable[[], None], repeats: int, device: torch.device) -> tuple[float, float]:
-    """Median wall-clock and process CPU milliseconds of ``step``; CPU time (all threads) is the steadier
-    number on a shared machine, wall-clock the one a user waits for."""
-    step()  # warm-up: allocator, kernels, lazy init
-    wall, cpu = [], []
-    for _ in range(repeats):
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        start, start_cpu = time.perf_counter(), time.process_time()
-        step()
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        wall.append(time.perf_counter() - start)
-        cpu.append(time.process_time() - start_cpu)
-    return 1000 * statistics.median(wall), 1000 * statistics.median(cpu)
 
 
 def main() -> None:
@@ -92,26 +59,22 @@ def main() -> None:
             heads_loss(model(tokens, mask))
 
     rows = [
-        ("front end, forward (no grad)", median_ms(front_end_forward, args.repeats, device)),
-        ("front end, forward + backward", median_ms(front_end_step, args.repeats, device)),
-        ("front end + heads, forward (no grad)", median_ms(full_forward, args.repeats, device)),
-        ("front end + heads, forward + backward", median_ms(full_step, args.repeats, device)),
+        ("front end, forward (no grad)", median_times(front_end_forward, args.repeats, device)),
+        ("front end, forward + backward", median_times(front_end_step, args.repeats, device)),
+        ("front end + heads, forward (no grad)", median_times(full_forward, args.repeats, device)),
+        ("front end + heads, forward + backward", median_times(full_step, args.repeats, device)),
     ]
-    machine = torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name()
-    print(
-        f"## bench_model: batch {args.batch}, L {args.length}, D {cfg.text_dim}, "
+    title = (
+        f"bench_model: batch {args.batch}, L {args.length}, D {cfg.text_dim}, "
         f"R {cfg.triplane_resolution}, C {cfg.triplane_channels}, "
-        f"{args.points} points/prompt (x7 for the FD stencil)\n"
+        f"{args.points} points/prompt (x7 for the FD stencil)"
     )
-    print(
-        f"machine: {machine}; torch {torch.__version__}; threads {torch.get_num_threads()}; "
-        f"date {datetime.date.today().isoformat()}; load average {os.getloadavg()[0]:.1f}; "
-        f"parameters {model.num_parameters():,}\n"
-    )
+    print(machine_header(title, device) + "\n")
+    print(f"parameters {model.num_parameters():,}; median of {args.repeats} after one warm-up\n")
     print("| step | median wall ms | median CPU ms (all threads) |")
     print("|---|---:|---:|")
-    for name, (wall_ms, cpu_ms) in rows:
-        print(f"| {name} | {wall_ms:.1f} | {cpu_ms:.1f} |")
+    for name, (wall, cpu) in rows:
+        print(f"| {name} | {1000 * wall:.1f} | {1000 * cpu:.1f} |")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Render-room timings: the PyTorch rasterizer and NeuS, forward + backward, as a Markdown table.
 
-Run: ``python bench/bench_render.py [--repeats 7] [--device cpu]``. Each row is the median (and minimum)
-wall-clock time of one training-style step after one warm-up step:
+Run: ``python bench/bench_render.py [--repeats 7] [--device cpu]``. Each row is the median wall-clock time
+(and median process CPU time, all threads) of one training-style step after one warm-up step:
 
 * rasterizer: project an icosphere from one camera, rasterize + interpolate (world positions) + antialias
   (coverage mask), then backward of a loss on both, with gradients to the vertices;
@@ -13,14 +13,11 @@ wall-clock time of one training-style step after one warm-up step:
 from __future__ import annotations
 
 import argparse
-import datetime
-import platform
-import statistics
-import time
 from collections.abc import Callable
 
 import torch
 import trimesh
+from timing import machine_header, median_times
 
 from atom.render import FieldSamples, NeuSRenderer, SphereField, TorchRasterizer, look_at
 
@@ -46,20 +43,6 @@ class MLPField(torch.nn.Module):
             sdf = output[..., 0] + points.norm(dim=-1) - 0.5
             (gradient,) = torch.autograd.grad(sdf.sum(), points, create_graph=torch.is_grad_enabled())
         return FieldSamples(sdf=sdf, gradient=gradient, rgb=torch.sigmoid(output[..., 1:]))
-
-
-def _median_ms(step: Callable[[], None], repeats: int, device: torch.device) -> tuple[float, float]:
-    step()  # warm-up
-    times = []
-    for _ in range(repeats):
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        start = time.perf_counter()
-        step()
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        times.append(1000 * (time.perf_counter() - start))
-    return statistics.median(times), min(times)
 
 
 def _rasterizer_step(
@@ -100,15 +83,6 @@ def _neus_step(field: torch.nn.Module | SphereField, device: torch.device) -> Ca
     return step
 
 
-def _machine() -> str:
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            model = next(line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name"))
-    except (OSError, StopIteration):
-        model = platform.processor() or platform.machine()
-    return model
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7, help="timed repeats per row (after one warm-up)")
@@ -123,32 +97,23 @@ def main(argv: list[str] | None = None) -> None:
     rows = []
     for subdivisions, resolution in ((6, 64), (6, 256), (6, 512)):
         step, triangles = _rasterizer_step(subdivisions, resolution, device)
-        median, best = _median_ms(step, args.repeats, device)
-        rows.append(
-            (
-                f"rasterize+interpolate+antialias, {triangles:,} triangles",
-                f"{resolution}x{resolution}",
-                median,
-                best,
-            )
-        )
+        wall, cpu = median_times(step, args.repeats, device)
+        case = f"rasterize+interpolate+antialias, {triangles:,} triangles"
+        rows.append((case, f"{resolution}x{resolution}", wall, cpu))
     fields = [("analytic sphere", SphereField())] + (
         [("MLP 3x64, autograd SDF gradient", MLPField())] if args.mlp else []
     )
     for name, field in fields:
         field = field.to(device) if isinstance(field, torch.nn.Module) else field
-        median, best = _median_ms(_neus_step(field, device), args.repeats, device)
-        rows.append((f"NeuS 64+32 samples/ray, {name}", "64x64", median, best))
+        wall, cpu = median_times(_neus_step(field, device), args.repeats, device)
+        rows.append((f"NeuS 64+32 samples/ray, {name}", "64x64", wall, cpu))
 
-    device_name = torch.cuda.get_device_name(device) if device.type == "cuda" else _machine()
-    print(f"## bench_render: fwd+bwd, batch 1, median of {args.repeats} after 1 warm-up\n")
-    print(f"- machine: {device_name} ({platform.machine()}), device {device}")
-    print(f"- torch {torch.__version__}, {torch.get_num_threads()} threads")
-    print(f"- date: {datetime.datetime.now().isoformat(timespec='seconds')}\n")
-    print("| case | resolution | median (ms) | min (ms) |")
+    print(machine_header(f"bench_render: fwd+bwd, batch 1, median of {args.repeats} after 1 warm-up", device))
+    print()
+    print("| case | resolution | median (ms) | CPU (ms) |")
     print("|---|---|---:|---:|")
-    for case, resolution, median, best in rows:
-        print(f"| {case} | {resolution} | {median:.1f} | {best:.1f} |")
+    for case, resolution, wall, cpu in rows:
+        print(f"| {case} | {resolution} | {1000 * wall:.1f} | {1000 * cpu:.1f} |")
 
 
 if __name__ == "__main__":

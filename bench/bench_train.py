@@ -10,17 +10,13 @@ Uses ``experiment=toy64`` (the bundled toy prior as guidance when present; other
 from __future__ import annotations
 
 import argparse
-import datetime
-import os
-import platform
 import resource
-import statistics
 import tempfile
-import time
 from pathlib import Path
 
 import torch
 from hydra import compose, initialize_config_dir
+from timing import machine_header, median_times
 
 from atom.config import CONF_DIR, register_configs
 from atom.training.trainer import Trainer
@@ -46,24 +42,12 @@ def main() -> None:
         rows = []
         for stage, first_step in ((1, 0), (2, cfg.stage1.steps)):
             trainer.step = first_step
-            trainer.train_step()  # warm-up (first-call allocations, lazy init)
-            times = []
-            for _ in range(args.steps):
-                if trainer.device.type == "cuda":
-                    torch.cuda.synchronize()
-                start = time.perf_counter()
-                trainer.train_step()
-                if trainer.device.type == "cuda":
-                    torch.cuda.synchronize()
-                times.append(time.perf_counter() - start)
-            median = statistics.median(times)
+            median, _ = median_times(trainer.train_step, args.steps, trainer.device)
             res = cfg.stage1.resolution if stage == 1 else cfg.stage2.resolution
             rows.append((stage, res, median, 1.0 / median, peak_memory_mib(trainer.device)))
 
     views = cfg.trainer.prompts_per_step * cfg.render.views_per_prompt
-    print(f"# bench_train: {datetime.date.today()} | {platform.processor() or platform.machine()} | "
-          f"{os.cpu_count()} cores | torch {torch.__version__} | threads {torch.get_num_threads()} | "
-          f"device {trainer.device}")
+    print(machine_header(f"bench_train: median of {args.steps} steps per stage after one warm-up", trainer.device))
     print(f"toy64: {cfg.trainer.prompts_per_step} prompts x {cfg.render.views_per_prompt} views = {views} "
           f"renders/step, generator R={cfg.model.triplane_resolution} C={cfg.model.triplane_channels}, "
           f"guidance {cfg.guidance.resolution}px, grid {cfg.stage2.grid_resolution}\n")
