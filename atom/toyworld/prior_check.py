@@ -1,0 +1,268 @@
+"""Does the toy prior draw what its prompt says? An independent check against ground-truth renders.
+
+For each of the 64 Toy64 prompts (with a view suffix, "a red cube, front view") the prior draws one
+image with classifier-free guidance (DDIM, stochastic by default). Two nearest-reference classifiers
+that know nothing of the prior then read the image:
+
+- colour: the mean colour of the foreground (pixels far from the white background), as a unit RGB
+  vector so that lambertian shading (a scale of the albedo) does not move it, nearest (cosine) to the
+  same statistic of lambertian ground-truth renders of each of the 8 colours;
+- shape: the foreground silhouette, compared by IoU with ground-truth silhouettes of each of the 8
+  shapes over a grid of cameras covering the view (elevation, azimuth, distance); the shape whose best
+  reference overlaps most wins.
+
+Both classify ground-truth renders correctly (tested), so a miss is the prior's. A textureless (grey)
+sample has no colour to read and counts as a colour miss.
+
+    python -m atom.toyworld.prior_check [--path DIR] [--guidance-scale 5] [--steps 50] [--seed 0] [--record]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from atom.config import asset_path
+from atom.prompts.views import VIEWS, view_prompt
+from atom.render import Cameras, look_at
+from atom.render.images import image_grid
+from atom.text import MiniLMTextEncoder
+from atom.toyworld.prior import CARD_FILE, SAMPLES_FILE, load_prior, sample_prior
+from atom.toyworld.renders import render_geometry, shade_geometry
+from atom.toyworld.shapes import COLOURS, SHAPES, toy64
+
+logger = logging.getLogger(__name__)
+
+CHECK_HEADING = "## Check"
+
+FOREGROUND_THRESHOLD = 0.2
+"""A pixel is foreground when its darkest channel is this far below white (1 - min(r, g, b) > 0.2)."""
+
+# Cameras of each view, dense enough that every ground-truth render has a reference of its own shape
+# close in silhouette: the elevations the trainer uses (-10..45), azimuths every 7.5 degrees inside the
+# view's sector (`Cameras.view_labels`: front |az| < 45, back |az| > 135, side between), and distances
+# every ~4 % of apparent size, spanning distance 2.5..3.0 seen with fov 40..45 (references use fov 42.5):
+# sizes matter (capsule and torus, sphere and cylinder differ in little else at 32 px).
+_ELEVATIONS = (-10.0, 1.0, 12.0, 23.0, 34.0, 45.0)
+_SECTOR = tuple(-45.0 + 7.5 * i for i in range(13))  # -45 .. 45
+VIEW_ANGLES = {
+    "front": (_ELEVATIONS, _SECTOR),
+    "side": (_ELEVATIONS, tuple(a + 90.0 for a in _SECTOR) + tuple(a - 90.0 for a in _SECTOR)),
+    "back": (_ELEVATIONS, tuple(a + 180.0 for a in _SECTOR)),
+    "overhead": ((65.0, 75.0, 85.0), tuple(15.0 * i for i in range(24))),
+}
+REFERENCE_DISTANCES = (2.34, 2.45, 2.55, 2.66, 2.77, 2.87, 2.98, 3.08, 3.19)
+REFERENCE_FOV = 42.5
+
+
+@dataclass
+class References:
+    """What the classifiers compare with.
+
+    colours: [8, 3] unit mean foreground RGB of each colour (`COLOURS` order).
+    silhouettes: [8, K, H, W] bool foreground of each shape (`SHAPES` order) from K cameras.
+    """
+
+    colours: Tensor
+    silhouettes: Tensor
+
+
+def reference_cameras(view: str = "front", elevations: Sequence[float] | None = None,
+                      azimuths: Sequence[float] | None = None,
+                      distances: Sequence[float] = REFERENCE_DISTANCES) -> Cameras:
+    """The grid (elevation x azimuth x distance) of reference cameras of a view, fov `REFERENCE_FOV`."""
+    if view not in VIEWS:
+        raise ValueError(f"view must be one of {VIEWS}, got {view!r}")
+    default_elevations, default_azimuths = VIEW_ANGLES[view]
+    axes = [torch.tensor(values, dtype=torch.float32)
+            for values in (elevations or default_elevations, azimuths or default_azimuths, distances)]
+    grid = torch.cartesian_prod(*axes)
+    return look_at(grid[:, 0], grid[:, 1], grid[:, 2], REFERENCE_FOV)
+
+
+def build_references(resolution: int = 32, view: str = "front", supersample: int = 2,
+                     mesh_resolution: int = 48, elevations: Sequence[float] | None = None,
+                     azimuths: Sequence[float] | None = None,
+                     distances: Sequence[float] = REFERENCE_DISTANCES, ambient: float = 0.3) -> References:
+    """Ground-truth references rendered as the prior's training data is (`atom.toyworld.renders`).
+
+    Silhouettes use albedo shading in dark grey, whose foreground edge matches that of the saturated
+    colours; colour references use lambertian shading lit from the camera, over all shapes and cameras.
+    """
+    cameras = reference_cameras(view, elevations, azimuths, distances)
+    lights = torch.nn.functional.normalize(cameras.position(), dim=-1)
+    lambertian = ["lambertian"] * len(cameras)
+    silhouettes, colour_sums = [], torch.zeros(len(COLOURS), 3)
+    for shape_index in range(len(SHAPES)):
+        buffers = render_geometry(shape_index, cameras, supersample * resolution, mesh_resolution)
+        dark = shade_geometry(buffers, (0.2, 0.2, 0.2), lights, ["albedo"] * len(cameras), resolution)
+        silhouettes.append(foreground_mask(dark))
+        for colour_index, colour in enumerate(COLOURS):
+            images = shade_geometry(buffers, colour.rgb, lights, lambertian, resolution, ambient)
+            colour_sums[colour_index] += mean_foreground_colour(images).mean(dim=0)
+    return References(F.normalize(colour_sums, dim=-1), torch.stack(silhouettes))
+
+
+def foreground_mask(images: Tensor, threshold: float = FOREGROUND_THRESHOLD) -> Tensor:
+    """[B, 3, H, W] in [0, 1] -> [B, H, W] bool: pixels whose darkest channel is far from white."""
+    return (1.0 - images.amin(dim=1)) > threshold
+
+
+def mean_foreground_colour(images: Tensor) -> Tensor:
+    """[B, 3, H, W] -> [B, 3] unit mean RGB of the foreground; zeros where there is no foreground."""
+    mask = foreground_mask(images).unsqueeze(1).to(images.dtype)
+    mean = (images * mask).sum(dim=(2, 3)) / mask.sum(dim=(2, 3)).clamp_min(1.0)
+    return F.normalize(mean, dim=-1)
+
+
+def classify_colour(images: Tensor, references: References) -> Tensor:
+    """[B, 3, H, W] -> [B] index into `COLOURS` (-1 when the image has no foreground)."""
+    features = mean_foreground_colour(images)
+    predicted = (features @ references.colours.T).argmax(dim=1)
+    return torch.where(features.norm(dim=1) > 0, predicted, torch.full_like(predicted, -1))
+
+
+def shape_scores(images: Tensor, references: References) -> Tensor:
+    """[B, 3, H, W] -> [B, 8] best silhouette IoU with each shape's references."""
+    if images.shape[-2:] != references.silhouettes.shape[-2:]:
+        raise ValueError(f"images must be {list(references.silhouettes.shape[-2:])} like the references, "
+                         f"got {list(images.shape[-2:])}")
+    masks = foreground_mask(images).flatten(1).float()  # [B, P]
+    refs = references.silhouettes.flatten(2).float()  # [S, K, P]
+    intersection = torch.einsum("bp,skp->bsk", masks, refs)
+    union = masks.sum(dim=1)[:, None, None] + refs.sum(dim=2)[None] - intersection
+    return (intersection / union.clamp_min(1.0)).amax(dim=2)
+
+
+def classify_shape(images: Tensor, references: References) -> Tensor:
+    """[B, 3, H, W] -> [B] index into `SHAPES` (-1 when the image has no foreground)."""
+    predicted = shape_scores(images, references).argmax(dim=1)
+    empty = ~foreground_mask(images).flatten(1).any(dim=1)
+    return torch.where(empty, torch.full_like(predicted, -1), predicted)
+
+
+def check_prior(path: str | None = None, guidance_scale: float = 5.0, seed: int = 0,
+                num_inference_steps: int = 50, view: str = "front", text_max_length: int = 32,
+                references: References | None = None, eta: float = 1.0) -> dict[str, Any]:
+    """Sample the prior once per Toy64 prompt (+ ``view`` suffix) and classify colour and shape.
+
+    Args:
+        path: the prior's pipeline folder; None means the bundled ``atom/weights/toy_prior``.
+        guidance_scale, num_inference_steps, eta: classifier-free guidance scale, DDIM steps and noise
+            (`atom.toyworld.prior.sample_prior`).
+        seed: seeds the initial noise.
+        view: the view suffix of every prompt, one of `atom.prompts.views.VIEWS`.
+        text_max_length: MiniLM token length the prior was trained with.
+        references: prebuilt `build_references(view=view)` (built here when None).
+
+    Returns:
+        A dict: ``results`` (one dict per prompt: prompt, colour, shape, predicted_colour,
+        predicted_shape, colour_ok, shape_ok), ``colour_accuracy`` and ``shape_accuracy`` (fractions of
+        the 64), the settings (path, guidance_scale, num_inference_steps, eta, seed, view), and ``samples``
+        [64, 3, H, W] in [0, 1] (row-major: shape i, colour j at i * 8 + j).
+    """
+    path = asset_path("toy_prior") if path is None else str(path)
+    unet, scheduler = load_prior(path)
+    objects = toy64()
+    encoder = MiniLMTextEncoder(max_length=text_max_length)
+    cond = encoder.encode([view_prompt(obj.prompt, view) for obj in objects]).tokens
+    uncond = encoder.encode([""], allow_empty=True).tokens
+    generator = torch.Generator().manual_seed(seed)
+    samples = sample_prior(unet, scheduler, cond, uncond, guidance_scale, num_inference_steps, eta, generator)
+    if references is None:
+        references = build_references(unet.config.sample_size, view)
+    colours = classify_colour(samples, references).tolist()
+    shapes = classify_shape(samples, references).tolist()
+    results = []
+    for obj, colour, shape in zip(objects, colours, shapes, strict=True):
+        colour_name = COLOURS[colour].name if colour >= 0 else "none"
+        shape_name = SHAPES[shape].name if shape >= 0 else "none"
+        results.append({"prompt": obj.prompt, "colour": obj.colour.name, "shape": obj.shape.name,
+                        "predicted_colour": colour_name, "predicted_shape": shape_name,
+                        "colour_ok": colour_name == obj.colour.name,
+                        "shape_ok": shape_name == obj.shape.name})
+    return {
+        "path": path, "guidance_scale": guidance_scale, "num_inference_steps": num_inference_steps,
+        "eta": eta, "seed": seed, "view": view, "results": results,
+        "colour_accuracy": sum(r["colour_ok"] for r in results) / len(results),
+        "shape_accuracy": sum(r["shape_ok"] for r in results) / len(results),
+        "samples": samples,
+    }
+
+
+def format_check(check: dict[str, Any]) -> str:
+    """The result of `check_prior` as a text table (misses marked) with the two accuracies."""
+    lines = [f"{'prompt':<26} {'colour':<8} {'shape':<11}"]
+    for r in check["results"]:
+        colour = r["predicted_colour"] + ("" if r["colour_ok"] else " X")
+        shape = r["predicted_shape"] + ("" if r["shape_ok"] else " X")
+        lines.append(f"{r['prompt']:<26} {colour:<8} {shape:<11}")
+    lines.append(f"colour accuracy {check['colour_accuracy']:.3f}, "
+                 f"shape accuracy {check['shape_accuracy']:.3f} (guidance {check['guidance_scale']}, "
+                 f"{check['num_inference_steps']} DDIM steps, eta {check['eta']}, "
+                 f"seed {check['seed']}, '{check['view']} view')")
+    return "\n".join(lines)
+
+
+def check_markdown(check: dict[str, Any] | None) -> list[str]:
+    """The model card's "Check" section (lines, without its heading) for a `check_prior` result."""
+    if check is None:
+        return ["Not run yet."]
+    misses = [r for r in check["results"] if not (r["colour_ok"] and r["shape_ok"])]
+    return [
+        f"`python -m atom.toyworld.prior_check --guidance-scale {check['guidance_scale']} "
+        f"--steps {check['num_inference_steps']} --eta {check['eta']} --seed {check['seed']} "
+        f"--view {check['view']}`:",
+        f'one sample per Toy64 prompt with the suffix ", {check["view"]} view"',
+        "(DDIM, classifier-free guidance), read by nearest-reference classifiers built from ground-truth",
+        "renders (`atom/toyworld/prior_check.py`).",
+        "",
+        f"- colour accuracy: **{check['colour_accuracy']:.3f}** (mean foreground colour)",
+        f"- shape accuracy: **{check['shape_accuracy']:.3f}** (silhouette IoU)",
+        "- misses: " + ("; ".join(f"{r['prompt']} -> {r['predicted_colour']} {r['predicted_shape']}"
+                                  for r in misses) or "none"),
+        "",
+        "`samples.png` shows those 64 samples: row i is shape i, column j colour j",
+        "(`atom.toyworld.shapes.SHAPES`, `COLOURS`).",
+    ]
+
+
+def record_check(directory: str | Path, check: dict[str, Any]) -> None:
+    """Write a `check_prior` result into a prior folder: the card's "## Check" section and samples.png."""
+    card_path = Path(directory) / CARD_FILE
+    card = card_path.read_text(encoding="utf-8") if card_path.is_file() else "# Toy64 diffusion prior\n"
+    head = card.split(CHECK_HEADING)[0].rstrip("\n")
+    card = "\n".join([head, "", CHECK_HEADING, "", *check_markdown(check)]) + "\n"
+    card_path.write_text(card, encoding="utf-8")
+    image_grid(check["samples"], len(SHAPES)).save(Path(directory) / SAMPLES_FILE)
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(prog="python -m atom.toyworld.prior_check",
+                                     description="Sample the toy prior per prompt; classify colour, shape.")
+    parser.add_argument("--path", default=None, help="prior pipeline folder (default: the bundled one)")
+    parser.add_argument("--guidance-scale", type=float, default=5.0)
+    parser.add_argument("--steps", type=int, default=50, help="DDIM steps")
+    parser.add_argument("--eta", type=float, default=1.0, help="DDIM noise (0: deterministic)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--view", default="front", choices=VIEWS)
+    parser.add_argument("--record", action="store_true",
+                        help="write the result into the prior's model card and samples.png")
+    args = parser.parse_args(argv)
+    check = check_prior(args.path, args.guidance_scale, args.seed, args.steps, args.view, eta=args.eta)
+    print(format_check(check), flush=True)
+    if args.record:
+        record_check(check["path"], check)
+    return check
+
+
+if __name__ == "__main__":
+    main()

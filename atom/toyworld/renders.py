@@ -1,0 +1,238 @@
+"""Ground-truth renders of Toy64 with view-dependent captions: the toy diffusion prior's training data.
+
+The distribution matches what the trainer shows its guidance model, so that score distillation sees
+in-distribution images: orbit cameras from `sample_cameras` (elevation -10..45 deg, azimuth -180..180,
+distance 2.5..3.0, fov 40..45), shading drawn per image from albedo / lambertian / textureless with
+probabilities 0.2 / 0.6 / 0.2, ambient 0.3, a light near the camera (`random_light_directions`), white
+background. Like the trainer's stage 2, meshes are rasterized at a higher resolution (``supersample`` x)
+and resized with the guidance model's own antialiased resize. Textureless images (grey shading) keep
+their object's caption: they teach shape.
+
+Geometry does not depend on colour, so each shape is rasterized once per camera and its buffers are
+shaded in all eight colours (each with its own shading mode and light): eight times fewer rasterizations
+than rendering the 64 objects separately.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NamedTuple
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from atom.guidance.pixel_sds import resize_images
+from atom.prompts.views import view_prompt
+from atom.render import (
+    SHADING_MODES,
+    Cameras,
+    composite,
+    make_rasterizer,
+    random_light_directions,
+    render_mesh,
+    shade,
+)
+from atom.render import sample_cameras as sample_orbit_cameras
+from atom.toyworld.shapes import COLOURS, SHAPES, toy64
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_CACHE_DIR = Path("~/.cache/atom/toy_renders")
+CACHE_FORMAT = 1  # bump when the rendering code changes what a given set of settings produces
+IMAGES_FILE = "renders.safetensors"
+CAPTIONS_FILE = "captions.json"
+
+
+class ToyRenders(NamedTuple):
+    """A rendered data set; unpacks as ``images, captions, object_ids``.
+
+    images: [N, 3, H, W] float32 in [0, 1]. captions: N view-dependent prompts ("a red cube, side view").
+    object_ids: [N] int64 index into `toy64`.
+    """
+
+    images: Tensor
+    captions: list[str]
+    object_ids: Tensor
+
+
+class GeometryBuffers(NamedTuple):
+    """A shape seen from B cameras at the supersampled resolution h = w.
+
+    coverage: [B, 1, h, w] antialiased coverage in [0, 1]. normal: [B, 3, h, w] unit world normals.
+    """
+
+    coverage: Tensor
+    normal: Tensor
+
+
+def render_geometry(shape_index: int, cameras: Cameras, resolution: int, mesh_resolution: int = 48,
+                    chunk_size: int = 32) -> GeometryBuffers:
+    """Rasterize the ground-truth mesh of ``SHAPES[shape_index]`` from ``cameras`` at ``resolution`` px.
+
+    The mesh comes from `ToyObject.ground_truth_mesh(mesh_resolution)`; cameras go through the rasterizer
+    ``chunk_size`` at a time to bound memory.
+    """
+    if not 0 <= shape_index < len(SHAPES):
+        raise ValueError(f"shape_index must be in [0, {len(SHAPES)}), got {shape_index}")
+    mesh = toy64()[shape_index * len(COLOURS)].ground_truth_mesh(mesh_resolution)
+    rasterizer = make_rasterizer("torch")
+    coverage, normal = [], []
+    for start in range(0, len(cameras), chunk_size):
+        chunk = cameras[start:start + chunk_size]
+        out = render_mesh(mesh.vertices, mesh.faces, chunk, resolution, rasterizer)
+        coverage.append(out.mask)
+        normal.append(out.normal)
+    return GeometryBuffers(torch.cat(coverage), torch.cat(normal))
+
+
+def shade_geometry(buffers: GeometryBuffers, albedo: Sequence[float] | Tensor, light_directions: Tensor,
+                   modes: Sequence[str], resolution: int, ambient: float = 0.3,
+                   background: Sequence[float] = (1.0, 1.0, 1.0)) -> Tensor:
+    """Shade a uniformly coloured shape and composite it over ``background``, then resize.
+
+    Args:
+        buffers: B views of a shape (`render_geometry`).
+        albedo: [3] or [B, 3] colour in [0, 1].
+        light_directions: [B, 3] towards the light, world space.
+        modes: B shading modes, each one of `atom.render.SHADING_MODES`.
+        resolution: output side length (antialiased resize, as `PixelSDS` resizes renders).
+
+    Returns:
+        [B, 3, resolution, resolution] float32 in [0, 1].
+    """
+    batch = buffers.coverage.shape[0]
+    if len(modes) != batch:
+        raise ValueError(f"modes must name one shading mode per view ({batch}), got {len(modes)}")
+    unknown = sorted(set(modes) - set(SHADING_MODES))
+    if unknown:
+        raise ValueError(f"unknown shading modes {unknown}; accepted: {', '.join(SHADING_MODES)}")
+    albedo = torch.as_tensor(albedo, dtype=torch.float32).reshape(-1, 3).expand(batch, 3)
+    normals = buffers.normal.permute(0, 2, 3, 1)  # [B, h, w, 3]
+    images = torch.empty_like(buffers.normal)
+    for mode in set(modes):
+        rows = torch.tensor([index for index, name in enumerate(modes) if name == mode])
+        colour = albedo[rows, None, None, :].expand(-1, *normals.shape[1:3], 3)
+        images[rows] = shade(colour, normals[rows], light_directions[rows], mode, ambient).permute(0, 3, 1, 2)
+    images = composite(images, buffers.coverage, torch.tensor(background, dtype=torch.float32))
+    return resize_images(images, resolution).clamp(0.0, 1.0)
+
+
+def render_dataset(resolution: int = 32, views_per_object: int = 256, seed: int = 0, supersample: int = 2,
+                   mesh_resolution: int = 48, object_ids: Sequence[int] | None = None,
+                   elevation_range: tuple[float, float] = (-10.0, 45.0),
+                   azimuth_range: tuple[float, float] = (-180.0, 180.0),
+                   distance_range: tuple[float, float] = (2.5, 3.0),
+                   fov_range: tuple[float, float] = (40.0, 45.0),
+                   shading_probs: tuple[float, float, float] = (0.2, 0.6, 0.2), ambient: float = 0.3,
+                   cache_dir: str | Path | None = DEFAULT_CACHE_DIR, progress: bool = True) -> ToyRenders:
+    """Render Toy64 objects from random cameras, each image captioned ``"a {colour} {shape}, {view} view"``.
+
+    Args:
+        resolution: output side length in pixels.
+        views_per_object: cameras per object. All colours of a shape share the shape's cameras (each
+            image still draws its own shading mode and light).
+        seed: seeds cameras, shading modes and lights; the same settings give the same images.
+        supersample: rasterize at ``supersample * resolution`` px, then resize (antialiasing).
+        mesh_resolution: marching-tetrahedra grid of the ground-truth meshes.
+        object_ids: indices into `toy64` to render (default all 64), in any order; kept in that order.
+        elevation_range, azimuth_range, distance_range, fov_range: camera ranges (degrees, world units).
+        shading_probs: probabilities of `atom.render.SHADING_MODES` (albedo, lambertian, textureless).
+        ambient: ambient fraction of the lambertian and textureless shading.
+        cache_dir: where finished data sets are kept (a sub-folder per settings hash); None: no cache.
+        progress: show a tqdm bar while rendering.
+
+    Returns:
+        `ToyRenders` with N = len(object_ids) * views_per_object images, object-major.
+    """
+    count = len(SHAPES) * len(COLOURS)
+    object_ids = list(range(count)) if object_ids is None else [int(i) for i in object_ids]
+    _check_settings(resolution, views_per_object, supersample, object_ids, shading_probs)
+    settings = {
+        "format": CACHE_FORMAT, "resolution": resolution, "views_per_object": views_per_object, "seed": seed,
+        "supersample": supersample, "mesh_resolution": mesh_resolution, "object_ids": object_ids,
+        "elevation_range": list(elevation_range), "azimuth_range": list(azimuth_range),
+        "distance_range": list(distance_range), "fov_range": list(fov_range),
+        "shading_probs": list(shading_probs), "ambient": ambient,
+    }
+    folder = None
+    if cache_dir is not None:
+        key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
+        folder = Path(cache_dir).expanduser() / key
+        if (folder / IMAGES_FILE).is_file() and (folder / CAPTIONS_FILE).is_file():
+            logger.info("toy renders: loaded from cache %s", folder)
+            return _load(folder)
+
+    generator = torch.Generator().manual_seed(seed)
+    objects = toy64()
+    shapes = sorted({index // len(COLOURS) for index in object_ids})
+    per_object: dict[int, tuple[Tensor, list[str]]] = {}
+    bar = tqdm(total=len(object_ids), desc="rendering toy64", unit="object", disable=not progress)
+    for shape_index in shapes:
+        # Cameras and lights are drawn for every shape in a fixed order, so a subset of objects gets the
+        # same images as the full set would have.
+        cameras = sample_orbit_cameras(views_per_object, elevation_range, azimuth_range, distance_range,
+                                       fov_range, generator=generator)
+        buffers = None
+        views = cameras.view_labels()
+        for colour_index, colour in enumerate(COLOURS):
+            modes = [SHADING_MODES[i] for i in torch.multinomial(
+                torch.tensor(shading_probs), views_per_object, replacement=True, generator=generator)]
+            lights = random_light_directions(cameras, generator=generator)
+            index = shape_index * len(COLOURS) + colour_index
+            if index not in object_ids:
+                continue
+            if buffers is None:
+                buffers = render_geometry(shape_index, cameras, supersample * resolution, mesh_resolution)
+            images = shade_geometry(buffers, colour.rgb, lights, modes, resolution, ambient)
+            per_object[index] = images, [view_prompt(objects[index].prompt, view) for view in views]
+            bar.update(1)
+    bar.close()
+
+    # Quantised to the 8 bits the cache stores, so a cached and a fresh data set are identical.
+    images = torch.cat([per_object[index][0] for index in object_ids])
+    renders = ToyRenders(
+        images=(images * 255.0).round() / 255.0,
+        captions=[caption for index in object_ids for caption in per_object[index][1]],
+        object_ids=torch.tensor(object_ids, dtype=torch.long).repeat_interleave(views_per_object),
+    )
+    if folder is not None:
+        _save(folder, renders, settings)
+        logger.info("toy renders: %d images cached in %s", len(renders.captions), folder)
+    return renders
+
+
+def _check_settings(resolution: int, views_per_object: int, supersample: int, object_ids: list[int],
+                    shading_probs: tuple[float, float, float]) -> None:
+    for name, value in (("resolution", resolution), ("views_per_object", views_per_object),
+                        ("supersample", supersample)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive int, got {value!r}")
+    count = len(SHAPES) * len(COLOURS)
+    distinct = len(set(object_ids)) == len(object_ids)
+    if not object_ids or not distinct or not all(0 <= i < count for i in object_ids):
+        raise ValueError(f"object_ids must be distinct indices in [0, {count}), got {object_ids}")
+    if len(shading_probs) != len(SHADING_MODES) or min(shading_probs) < 0 or sum(shading_probs) <= 0:
+        raise ValueError(f"shading_probs must be {len(SHADING_MODES)} non-negative weights for "
+                         f"{SHADING_MODES}, got {shading_probs}")
+
+
+def _save(folder: Path, renders: ToyRenders, settings: dict) -> None:
+    """uint8 HWC images + object ids in safetensors, captions and settings in JSON (written last)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    pixels = (renders.images * 255.0).round().to(torch.uint8).permute(0, 2, 3, 1).contiguous()
+    save_file({"images": pixels, "object_ids": renders.object_ids}, folder / IMAGES_FILE)
+    index = {"settings": settings, "captions": renders.captions}
+    (folder / CAPTIONS_FILE).write_text(json.dumps(index, indent=1), encoding="utf-8")
+
+
+def _load(folder: Path) -> ToyRenders:
+    tensors = load_file(folder / IMAGES_FILE)
+    captions = json.loads((folder / CAPTIONS_FILE).read_text(encoding="utf-8"))["captions"]
+    images = tensors["images"].permute(0, 3, 1, 2).float() / 255.0
+    return ToyRenders(images.contiguous(), captions, tensors["object_ids"])

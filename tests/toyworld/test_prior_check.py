@@ -1,0 +1,91 @@
+"""The prior check's classifiers read ground-truth renders correctly (so a miss in the check is the
+prior's), say "none" for an empty image, and its report round-trips into a model card."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from atom.render import random_light_directions, sample_cameras
+from atom.toyworld.prior_check import (
+    CHECK_HEADING,
+    build_references,
+    classify_colour,
+    classify_shape,
+    format_check,
+    record_check,
+    shape_scores,
+)
+from atom.toyworld.renders import render_geometry, shade_geometry
+from atom.toyworld.shapes import COLOURS, SHAPES, toy64
+
+MESH = 24
+# A narrower camera range than the check's, covered by a smaller reference grid: the test stays quick.
+RANGES = dict(elevation_range=(0.0, 30.0), azimuth_range=(-30.0, 30.0), distance_range=(2.6, 2.8),
+              fov_range=(41.5, 43.5))
+
+
+@pytest.fixture(scope="module")
+def references():
+    return build_references(resolution=32, mesh_resolution=MESH, elevations=(0.0, 10.0, 20.0, 30.0),
+                            azimuths=tuple(range(-30, 31, 10)), distances=(2.58, 2.7, 2.82))
+
+
+@pytest.fixture(scope="module")
+def ground_truth():
+    """Each shape from 3 random cameras in each colour, albedo or lambertian shading: [192, 3, 32, 32]."""
+    generator = torch.Generator().manual_seed(0)
+    images, shapes, colours = [], [], []
+    for shape_index in range(len(SHAPES)):
+        cameras = sample_cameras(3, generator=generator, **RANGES)
+        buffers = render_geometry(shape_index, cameras, resolution=64, mesh_resolution=MESH)
+        for colour_index, colour in enumerate(COLOURS):
+            modes = ["albedo" if flip else "lambertian" for flip in torch.rand(3, generator=generator) < 0.3]
+            lights = random_light_directions(cameras, generator=generator)
+            images.append(shade_geometry(buffers, colour.rgb, lights, modes, resolution=32))
+            shapes += [shape_index] * 3
+            colours += [colour_index] * 3
+    return torch.cat(images), torch.tensor(shapes), torch.tensor(colours)
+
+
+def test_ground_truth_renders_classify_correctly(references, ground_truth):
+    images, shapes, colours = ground_truth
+    assert torch.equal(classify_colour(images, references), colours)
+    assert torch.equal(classify_shape(images, references), shapes)
+
+
+def test_shape_scores_prefer_the_right_shape_by_a_margin(references, ground_truth):
+    images, shapes, _ = ground_truth
+    scores = shape_scores(images, references)
+    own = scores.gather(1, shapes[:, None])[:, 0]
+    best_other = scores.scatter(1, shapes[:, None], -1.0).amax(dim=1)
+    assert bool((own > 0.8).all()) and bool((own > best_other).all())
+
+
+def test_empty_image_is_no_colour_and_no_shape(references):
+    white = torch.ones(2, 3, 32, 32)
+    assert classify_colour(white, references).tolist() == [-1, -1]
+    assert classify_shape(white, references).tolist() == [-1, -1]
+    with pytest.raises(ValueError, match="like the references"):
+        shape_scores(torch.ones(1, 3, 16, 16), references)
+
+
+def test_report_and_model_card(tmp_path, ground_truth):
+    images, shapes, colours = ground_truth
+    objects = toy64()
+    results = [{"prompt": obj.prompt, "colour": obj.colour.name, "shape": obj.shape.name,
+                "predicted_colour": obj.colour.name, "predicted_shape": obj.shape.name if i else "cube",
+                "colour_ok": True, "shape_ok": i > 0} for i, obj in enumerate(objects)]
+    check = {"path": str(tmp_path), "guidance_scale": 5.0, "num_inference_steps": 50, "eta": 1.0, "seed": 0,
+             "view": "front",
+             "results": results, "colour_accuracy": 1.0, "shape_accuracy": 63 / 64,
+             "samples": images[::3][:64]}
+    table = format_check(check)
+    assert "a red sphere" in table and "cube X" in table and "shape accuracy 0.984" in table
+    (tmp_path / "README.md").write_text("# card\n\ntraining notes\n\n## Check\n\nNot run yet.\n")
+    record_check(tmp_path, check)
+    record_check(tmp_path, check)  # replaces the section rather than appending another
+    card = (tmp_path / "README.md").read_text()
+    assert card.startswith("# card\n\ntraining notes\n") and card.count(CHECK_HEADING) == 1
+    assert "shape accuracy: **0.984**" in card and "a red sphere -> red cube" in card
+    assert (tmp_path / "samples.png").is_file()
