@@ -10,6 +10,7 @@ import json
 import logging
 import math
 import os
+import secrets
 from pathlib import Path
 from typing import Protocol
 
@@ -108,9 +109,7 @@ def _run_id(run_dir: Path) -> str:
     id_file = Path(run_dir) / "wandb_id.txt"
     if id_file.exists():
         return id_file.read_text().strip()
-    import wandb
-
-    run_id = wandb.util.generate_id()
+    run_id = secrets.token_hex(4)  # wandb ids: short, lowercase alphanumeric
     id_file.write_text(run_id)
     return run_id
 
