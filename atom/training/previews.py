@@ -110,7 +110,7 @@ def evaluate_toy(trainer: Trainer, meshes: list) -> dict:
     results = evaluate_meshes(prompts, [m.detach().to("cpu") for m in meshes], unseen=unseen)
     (trainer.run_dir / "metrics.json").write_text(json.dumps(results, indent=2, default=_json_default))
     table = format_table(results)
-    logger.info("toy-world evaluation:\n%s", table)
+    logger.info("toy-world evaluation written to %s", trainer.run_dir / "metrics.json")
     trainer.logger.log_scalars({f"eval/{k}": v for k, v in summary_scalars(results).items()}, trainer.step)
     return {"metrics": str(trainer.run_dir / "metrics.json"), "metrics_table": table}
 
