@@ -78,7 +78,7 @@ class PriorTrainConfig:
     grad_clip: float = 1.0
     ema_decay: float = 0.995
     cond_drop_prob: float = 0.1
-    min_snr_gamma: Optional[float] = 5.0  # noqa: UP045
+    min_snr_gamma: Optional[float] = None  # noqa: UP045
     max_minutes: Optional[float] = 45.0  # noqa: UP045
     log_every: int = 50
 
@@ -296,7 +296,8 @@ def model_card(cfg: TrainPriorConfig | DictConfig, summary: dict[str, Any],
         f"AdamW lr {train.lr} (warm-up {train.warmup_steps}, cosine),",
         f"weight decay {train.weight_decay}, gradient clip {train.grad_clip}, EMA {train.ema_decay} "
         f"(the saved weights), caption replaced",
-        f"by the empty prompt with p = {train.cond_drop_prob}, Min-SNR gamma {train.min_snr_gamma}.",
+        f"by the empty prompt with p = {train.cond_drop_prob}, {model.prediction_type} loss "
+        + (f"with Min-SNR gamma {train.min_snr_gamma}." if train.min_snr_gamma else "(plain MSE)."),
         "",
         f"- final loss (mean of the last {train.log_every} steps): {summary['final_loss']:.4f}",
         f"- wall time: renders {summary['render_seconds'] / 60:.1f} min (about 0 when cached), "

@@ -27,8 +27,8 @@ RANGES = dict(elevation_range=(0.0, 30.0), azimuth_range=(-30.0, 30.0), distance
 
 @pytest.fixture(scope="module")
 def references():
-    return build_references(resolution=32, mesh_resolution=MESH, elevations=(0.0, 10.0, 20.0, 30.0),
-                            azimuths=tuple(range(-30, 31, 10)), distances=(2.58, 2.7, 2.82))
+    return build_references(resolution=32, mesh_resolution=MESH, elevations=(0.0, 15.0, 30.0),
+                            azimuths=(-30.0, -15.0, 0.0, 15.0, 30.0), distances=(2.6, 2.7, 2.8))
 
 
 @pytest.fixture(scope="module")
