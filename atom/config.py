@@ -168,7 +168,8 @@ class Stage2Config:
     grid_resolution: int = 32
     normal_consistency_weight: float = 0.1
     laplacian_weight: float = 0.1
-    deformation_weight: float = 0.01
+    # an empty mesh's SDF is pulled towards the initial sphere (mean squared difference on the grid)
+    empty_recovery_weight: float = 1.0
 
 
 @dataclass

@@ -120,15 +120,18 @@ def render_stage2(
     device = triplanes.device
     images = []
     valid = torch.ones(batch * n_views, dtype=torch.bool, device=device)
-    empty, normal_terms, laplace_terms = [], [], []
+    empty, normal_terms, laplace_terms, recovery_terms = [], [], [], []
     background = views.background.to(device)[None, :, None, None]
     for b, mesh in enumerate(meshes):
         view_slice = slice(b * n_views, (b + 1) * n_views)
         if mesh.is_empty:
             empty.append(b)
             valid[view_slice] = False
-            # keep the graph connected so every rank/backward sees the same parameters
             images.append(background.expand(n_views, 3, resolution, resolution) + triplanes[b].sum() * 0.0)
+            # an empty mesh gets no SDS gradient, so pull its SDF back towards the initial sphere
+            sdf = generator.sdf(triplanes[b : b + 1], grid.vertices[None])[0]
+            sphere = grid.vertices.norm(dim=-1) - generator.config.sphere_radius
+            recovery_terms.append(((sdf - sphere) ** 2).mean())
             continue
         cams = views.cameras[view_slice]
         raster = render_mesh(mesh.vertices, mesh.faces, cams, resolution, rasterizer)
@@ -144,5 +147,6 @@ def render_stage2(
     losses = {
         "normal_consistency": torch.stack(normal_terms).mean() if normal_terms else zero,
         "laplacian": torch.stack(laplace_terms).mean() if laplace_terms else zero,
+        "empty_recovery": torch.stack(recovery_terms).sum() / batch if recovery_terms else zero,
     }
     return StageOutput(torch.cat(images).clamp(0, 1), losses, empty, valid)

@@ -193,7 +193,8 @@ class Trainer:
                 out = render_stage2(self.generator, triplanes, self.grid, self.rasterizer, views,
                                     cfg.stage2.resolution)
                 regularisers = {"normal_consistency": cfg.stage2.normal_consistency_weight,
-                                "laplacian": cfg.stage2.laplacian_weight}
+                                "laplacian": cfg.stage2.laplacian_weight,
+                                "empty_recovery": cfg.stage2.empty_recovery_weight}
             view_ids = prompt_ids.repeat_interleave(cfg.render.views_per_prompt)
             cond, uncond = self.view_embeddings.lookup(view_ids, views.cameras.view_labels())
             sds = self.guidance(out.images.float(), cond, uncond, progress=self.step / cfg.trainer.max_steps)

@@ -147,3 +147,15 @@ def test_missing_and_empty_prompt_files(tiny_config, tmp_path):
 def test_text_width_mismatch_fails_at_start(tiny_config, tmp_path):
     with pytest.raises(ValueError, match="model.text_dim"):
         Trainer(tiny_config(tmp_path / "run", "model.text_dim=48"), tmp_path / "run")
+
+
+def test_vanished_mesh_is_pulled_back_towards_the_sphere(tiny_config, tmp_path):
+    trainer = Trainer(tiny_config(tmp_path / "run", "stage1.steps=0", "trainer.max_steps=2"), tmp_path / "run")
+    output_bias = trainer.generator.sdf_head.net[-1].bias
+    with torch.no_grad():
+        output_bias.fill_(3.0)  # SDF > 0 everywhere: no zero crossing, every mesh is empty
+    before = float(output_bias)
+    result = trainer.train_step()
+    assert result.metrics["train/empty_meshes"] == 2.0
+    assert result.metrics["loss/empty_recovery"] > 1.0  # ~ 3^2 on the grid
+    assert float(output_bias) < before, "the recovery term did not move the SDF back towards the sphere"
