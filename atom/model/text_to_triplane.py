@@ -86,17 +86,23 @@ class TriplaneBlock(nn.Module):
 
 
 class UpsampleStage(nn.Module):
-    """Nearest x2 upsampling, then a 3D-aware conv, group norm and SiLU: ``[B, 3, c_in, R, R]`` ->
-    ``[B, 3, c_out, 2R, 2R]``."""
+    """Nearest x2 upsampling, then a 3D-aware conv, group norm with a text-set scale and shift, and SiLU:
+    ``[B, 3, c_in, R, R]`` -> ``[B, 3, c_out, 2R, 2R]``."""
 
-    def __init__(self, in_channels: int = 128, out_channels: int = 64) -> None:
+    def __init__(self, in_channels: int = 128, out_channels: int = 64, text_channels: int = 128) -> None:
         super().__init__()
         self.conv = TriplaneConv(in_channels, out_channels)
         self.norm = _plane_group_norm(out_channels)
+        self.modulation = nn.Linear(text_channels, 2 * out_channels)
+        nn.init.zeros_(self.modulation.weight)
+        nn.init.zeros_(self.modulation.bias)
 
-    def forward(self, planes: Tensor) -> Tensor:
+    def forward(self, planes: Tensor, text: Tensor) -> Tensor:
+        """planes ``[B, 3, c_in, R, R]``, text ``[B, text_channels]`` (pooled prompt)."""
         planes = _per_plane(lambda x: F.interpolate(x, scale_factor=2, mode="nearest"), planes)
-        return F.silu(_per_plane(self.norm, self.conv(planes)))
+        planes = _per_plane(self.norm, self.conv(planes))
+        scale, shift = self.modulation(text)[:, None, :, None, None].chunk(2, dim=2)
+        return F.silu(planes * (1.0 + scale) + shift)
 
 
 class TextToTriplane(nn.Module):
@@ -140,9 +146,9 @@ class TextToTriplane(nn.Module):
         for i in range(ratio.bit_length() - 1):
             # Halve the width per doubling of resolution to keep cost roughly flat, never below C.
             out_channels = max(hidden_dim // 2 ** (i + 1), triplane_channels)
-            stages.append(UpsampleStage(channels, out_channels))
+            stages.append(UpsampleStage(channels, out_channels, hidden_dim))
             channels = out_channels
-        self.upsample = nn.Sequential(*stages)
+        self.upsample = nn.ModuleList(stages)
         self.to_triplane = TriplaneConv(channels, triplane_channels)
 
     def forward(self, tokens: Tensor, mask: Tensor) -> Tensor:
@@ -164,4 +170,8 @@ class TextToTriplane(nn.Module):
         planes = self.queries.expand(tokens.shape[0], -1, -1, -1, -1)
         for block in self.blocks:
             planes = block(planes, text, mask)
-        return self.to_triplane(self.upsample(planes))
+        weights = mask[..., None].to(text.dtype)
+        pooled = (text * weights).sum(dim=1) / weights.sum(dim=1)  # [B, hidden]: padding left out
+        for stage in self.upsample:
+            planes = stage(planes, pooled)
+        return self.to_triplane(planes)

@@ -1,4 +1,5 @@
-"""TextToTriplane: shapes, argument checks, conditioning on the text and ignoring padding."""
+"""TextToTriplane: shapes, argument checks, conditioning on the text (cross-attention and the pooled-text
+modulation) and ignoring padding."""
 
 import pytest
 import torch
@@ -68,6 +69,9 @@ def test_different_texts_give_different_triplanes(net: TextToTriplane) -> None:
 
 
 def test_padding_tokens_do_not_change_the_output(net: TextToTriplane) -> None:
+    with torch.no_grad():  # exercise the pooled-text modulation too (it starts at zero)
+        for stage in net.upsample:
+            stage.modulation.weight.normal_()
     tokens = torch.randn(2, 8, 16)
     mask = torch.tensor([[1] * 5 + [0] * 3, [1] * 8], dtype=torch.bool)
     changed = tokens.clone()
@@ -76,3 +80,14 @@ def test_padding_tokens_do_not_change_the_output(net: TextToTriplane) -> None:
     # The same change is visible when those tokens are not masked, so the check above can fail.
     full = torch.ones_like(mask)
     assert (net(changed, full) - net(tokens, full)).abs().max() > 1e-3
+
+
+def test_text_modulation_starts_at_zero_and_sets_a_global_offset() -> None:
+    net = TextToTriplane(**TINY)
+    for stage in net.upsample:
+        assert stage.modulation.weight.abs().max() == 0 and stage.modulation.bias.abs().max() == 0
+    tokens, mask = torch.randn(2, 6, 16), torch.ones(2, 6)
+    # A prompt-specific global offset of the triplane (what a colour is) reaches the modulation's weights.
+    offset = net(tokens, mask).mean(dim=(1, 3, 4))  # [B, C]
+    (offset[0] - offset[1]).sum().backward()
+    assert max(float(stage.modulation.weight.grad.abs().max()) for stage in net.upsample) > 1e-4
