@@ -47,11 +47,19 @@ def render_prompts(trainer: Trainer, prompt_ids: list[int], stage: int) -> torch
                          cfg.stage2.resolution).images
 
 
+def spread(items: list[int], count: int) -> list[int]:
+    """``count`` items evenly spaced through ``items`` (all when there are fewer): a preview of a prompt grid
+    should show different rows of it, not the first few prompts of one row."""
+    if count >= len(items):
+        return items
+    return [items[(i * len(items)) // count] for i in range(count)]
+
+
 def write_previews(trainer: Trainer, export_meshes: bool = False) -> dict:
     cfg, step = trainer.cfg, trainer.step
     trainer.generator.eval()
-    seen = list(trainer.prompts.train)[: cfg.trainer.image_prompts]
-    held_out = list(trainer.prompts.test)[: cfg.trainer.image_prompts]
+    seen = spread(list(trainer.prompts.train), cfg.trainer.image_prompts)
+    held_out = spread(list(trainer.prompts.test), cfg.trainer.image_prompts)
     chosen = seen + held_out
     stage = trainer.stage(max(step - 1, 0))
     renders = render_prompts(trainer, chosen, stage)

@@ -154,8 +154,8 @@ def test_vanished_mesh_is_pulled_back_towards_the_sphere(tiny_config, tmp_path):
     output_bias = trainer.generator.sdf_head.net[-1].bias
     with torch.no_grad():
         output_bias.fill_(3.0)  # SDF > 0 everywhere: no zero crossing, every mesh is empty
-    before = float(output_bias)
+    before = float(output_bias.detach())
     result = trainer.train_step()
     assert result.metrics["train/empty_meshes"] == 2.0
     assert result.metrics["loss/empty_recovery"] > 1.0  # ~ 3^2 on the grid
-    assert float(output_bias) < before, "the recovery term did not move the SDF back towards the sphere"
+    assert float(output_bias.detach()) < before, "the recovery term did not move the SDF back towards the sphere"
