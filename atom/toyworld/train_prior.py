@@ -49,6 +49,9 @@ class PriorDataConfig:
     views_per_object: int = 256
     supersample: int = 2
     mesh_resolution: int = 48
+    # albedo / lambertian / textureless: no grey renders by default, since grey would be a mode every
+    # caption shares and score distillation, being mode-seeking, settles there (measured: grey shapes)
+    shading_probs: list[float] = field(default_factory=lambda: [0.3, 0.7, 0.0])
     cache_dir: Optional[str] = "~/.cache/atom/toy_renders"  # noqa: UP045 (OmegaConf needs typing.Optional)
 
 
@@ -70,16 +73,16 @@ class PriorModelConfig:
 
 @dataclass
 class PriorTrainConfig:
-    steps: int = 1800
+    steps: int = 2400
     batch_size: int = 32
     lr: float = 1e-3
     warmup_steps: int = 50
     weight_decay: float = 0.01
     grad_clip: float = 1.0
     ema_decay: float = 0.995
-    cond_drop_prob: float = 0.1
+    cond_drop_prob: float = 0.15
     min_snr_gamma: Optional[float] = None  # noqa: UP045
-    max_minutes: Optional[float] = 45.0  # noqa: UP045
+    max_minutes: Optional[float] = 55.0  # noqa: UP045
     log_every: int = 50
 
 
@@ -87,8 +90,9 @@ class PriorTrainConfig:
 class PriorCheckConfig:
     """`atom.toyworld.prior_check.check_prior` settings for the check after training."""
 
-    guidance_scale: float = 5.0
+    guidance_scale: float = 1.0
     num_inference_steps: int = 50
+    eta: float = 0.0
     view: str = "front"
 
 
@@ -155,7 +159,8 @@ def train_prior(cfg: TrainPriorConfig | DictConfig) -> dict[str, Any]:
     data = cfg.data
     renders = render_dataset(resolution=data.resolution, views_per_object=data.views_per_object,
                              seed=cfg.seed, supersample=data.supersample,
-                             mesh_resolution=data.mesh_resolution, cache_dir=data.cache_dir)
+                             mesh_resolution=data.mesh_resolution, shading_probs=tuple(data.shading_probs),
+                             cache_dir=data.cache_dir)
     render_seconds = time.perf_counter() - started
     table, caption_index, empty = encode_captions(renders.captions, cfg.text.max_length)
     logger.info("data: %d images, %d distinct captions, tokens %s (%.0f s)", len(renders.captions),
@@ -222,7 +227,7 @@ def train_prior(cfg: TrainPriorConfig | DictConfig) -> dict[str, Any]:
     }
     save_prior(unet, scheduler, output_dir, model_card(cfg, summary, None))
     check = check_prior(str(output_dir), cfg.check.guidance_scale, cfg.seed, cfg.check.num_inference_steps,
-                        cfg.check.view, cfg.text.max_length)
+                        cfg.check.view, cfg.text.max_length, eta=cfg.check.eta)
     logger.info("prior check:\n%s", format_check(check))
     summary["wall_seconds"] = time.perf_counter() - started
     save_prior(unet, scheduler, output_dir, model_card(cfg, summary, check), samples=check["samples"])
@@ -267,7 +272,7 @@ def model_card(cfg: TrainPriorConfig | DictConfig, summary: dict[str, Any],
         "",
         "```python",
         "from atom.guidance import PixelSDS",
-        'sds = PixelSDS(path="atom/weights/toy_prior", resolution=32, guidance_scale=7.5)',
+        'sds = PixelSDS(path="atom/weights/toy_prior", resolution=32, guidance_scale=3.0)',
         "```",
         "",
         "## Model",
@@ -283,7 +288,8 @@ def model_card(cfg: TrainPriorConfig | DictConfig, summary: dict[str, Any],
         f"{summary['images']} ground-truth renders (`atom.toyworld.renders.render_dataset`), "
         f"{data.views_per_object} random cameras per object",
         "(elevation -10..45 deg, azimuth -180..180, distance 2.5..3.0, fov 40..45), shading albedo /",
-        "lambertian / textureless with probabilities 0.2 / 0.6 / 0.2 (ambient 0.3, light near the camera),",
+        "lambertian / textureless with probabilities "
+        f"{' / '.join(f'{p:g}' for p in data.shading_probs)} (ambient 0.3, light near the camera),",
         "white background,",
         f"rasterized at {data.supersample * data.resolution} px from marching-tetrahedra meshes "
         f"(grid {data.mesh_resolution}), resized to {data.resolution} px;",
