@@ -3,8 +3,8 @@
 For each of the 64 Toy64 prompts (with a view suffix, "a red cube, front view") the prior draws one
 image with DDIM (deterministic by default) and the classifier-free guidance formula, at s = 1 by default:
 the bundled prior draws its crispest shapes from the conditional model alone, and larger scales blur
-them (measured in its model card). Two nearest-reference classifiers
-that know nothing of the prior then read the image:
+them (measured in bench/RESULTS.md). Two nearest-reference classifiers that know nothing of the prior
+then read the image:
 
 - colour: the mean colour of the foreground (pixels far from the white background), as a unit RGB
   vector so that lambertian shading (a scale of the albedo) does not move it, nearest (cosine) to the

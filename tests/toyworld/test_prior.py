@@ -145,3 +145,26 @@ def test_bundled_prior_loads_through_pixel_sds_and_has_its_card():
     assert "colour accuracy" in card and "shape accuracy" in card
     assert (BUNDLED / "samples.png").is_file()
     assert sum(path.stat().st_size for path in BUNDLED.rglob("*") if path.is_file()) < 25 * 2**20
+
+
+@pytest.mark.skipif(not (BUNDLED / "unet").is_dir(), reason="no bundled prior in atom/weights/toy_prior")
+def test_bundled_prior_draws_the_colour_and_shape_its_prompt_names():
+    # The 8 diagonal prompts (each shape and each colour once), 10 deterministic DDIM steps at s = 1, read by
+    # the independent classifiers with a coarser reference grid than the full check (to stay quick).
+    from atom.prompts.views import view_prompt
+    from atom.text import MiniLMTextEncoder
+    from atom.toyworld.prior_check import build_references, classify_colour, classify_shape
+    from atom.toyworld.shapes import toy64
+
+    unet, scheduler = load_prior(BUNDLED)
+    diagonal = [obj for i, obj in enumerate(toy64()) if i % 9 == 0]
+    encoder = MiniLMTextEncoder(max_length=32)
+    cond = encoder.encode([view_prompt(obj.prompt, "front") for obj in diagonal]).tokens
+    uncond = encoder.encode([""], allow_empty=True).tokens
+    samples = sample_prior(unet, scheduler, cond, uncond, guidance_scale=1.0, num_inference_steps=10, eta=0.0,
+                           generator=torch.Generator().manual_seed(0))
+    references = build_references(32, "front", elevations=(0.0, 20.0, 40.0), distances=(2.5, 2.8, 3.1))
+    truth = list(range(8))  # diagonal prompt i has shape i and colour i
+    colour_hits = sum(p == t for p, t in zip(classify_colour(samples, references).tolist(), truth))
+    shape_hits = sum(p == t for p, t in zip(classify_shape(samples, references).tolist(), truth))
+    assert colour_hits >= 7 and shape_hits >= 7, f"colour {colour_hits}/8, shape {shape_hits}/8"
