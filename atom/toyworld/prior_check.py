@@ -1,9 +1,9 @@
 """Does the toy prior draw what its prompt says? An independent check against ground-truth renders.
 
 For each of the 64 Toy64 prompts (with a view suffix, "a red cube, front view") the prior draws one
-image with DDIM (deterministic by default) and the classifier-free guidance formula, at s = 1 by default:
-the bundled prior draws its crispest shapes from the conditional model alone, and larger scales blur
-them (measured in bench/RESULTS.md). Two nearest-reference classifiers that know nothing of the prior
+image with DDIM (deterministic by default) and classifier-free guidance, at s = 1.1 by default: the
+bundled prior draws its crispest shapes with mild guidance, and larger scales blur them (measured in
+bench/RESULTS.md). Two nearest-reference classifiers that know nothing of the prior
 then read the image:
 
 - colour: the mean colour of the foreground (pixels far from the white background), as a unit RGB
@@ -16,7 +16,7 @@ then read the image:
 Both classify ground-truth renders correctly (tested), so a miss is the prior's. A textureless (grey)
 sample has no colour to read and counts as a colour miss.
 
-    python -m atom.toyworld.prior_check [--path DIR] [--guidance-scale 1] [--steps 50] [--eta 0] [--seed 0]
+    python -m atom.toyworld.prior_check [--path DIR] [--guidance-scale 1.1] [--steps 50] [--eta 0] [--seed 0]
         [--record]
 """
 
@@ -152,7 +152,7 @@ def classify_shape(images: Tensor, references: References) -> Tensor:
     return torch.where(empty, torch.full_like(predicted, -1), predicted)
 
 
-def check_prior(path: str | None = None, guidance_scale: float = 1.0, seed: int = 0,
+def check_prior(path: str | None = None, guidance_scale: float = 1.1, seed: int = 0,
                 num_inference_steps: int = 50, view: str = "front", text_max_length: int = 32,
                 references: References | None = None, eta: float = 0.0) -> dict[str, Any]:
     """Sample the prior once per Toy64 prompt (+ ``view`` suffix) and classify colour and shape.
@@ -225,7 +225,7 @@ def check_markdown(check: dict[str, Any] | None) -> list[str]:
         f"--steps {check['num_inference_steps']} --eta {check['eta']} --seed {check['seed']} "
         f"--view {check['view']}`:",
         f'one sample per Toy64 prompt with the suffix ", {check["view"]} view"',
-        f"(DDIM, classifier-free guidance formula at s = {check['guidance_scale']}), read by nearest-reference",
+        f"(DDIM, classifier-free guidance at s = {check['guidance_scale']}), read by nearest-reference",
         "classifiers built from ground-truth renders (`atom/toyworld/prior_check.py`).",
         "",
         f"- colour accuracy: **{check['colour_accuracy']:.3f}** (mean foreground colour)",
@@ -252,7 +252,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(prog="python -m atom.toyworld.prior_check",
                                      description="Sample the toy prior per prompt; classify colour, shape.")
     parser.add_argument("--path", default=None, help="prior pipeline folder (default: the bundled one)")
-    parser.add_argument("--guidance-scale", type=float, default=1.0,
+    parser.add_argument("--guidance-scale", type=float, default=1.1,
                         help="classifier-free guidance scale (1: the conditional model alone)")
     parser.add_argument("--steps", type=int, default=50, help="DDIM steps")
     parser.add_argument("--eta", type=float, default=0.0, help="DDIM noise (0: deterministic)")

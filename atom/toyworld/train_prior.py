@@ -90,7 +90,7 @@ class PriorTrainConfig:
 class PriorCheckConfig:
     """`atom.toyworld.prior_check.check_prior` settings for the check after training."""
 
-    guidance_scale: float = 1.0
+    guidance_scale: float = 1.1
     num_inference_steps: int = 50
     eta: float = 0.0
     view: str = "front"

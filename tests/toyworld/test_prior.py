@@ -149,7 +149,7 @@ def test_bundled_prior_loads_through_pixel_sds_and_has_its_card():
 
 @pytest.mark.skipif(not (BUNDLED / "unet").is_dir(), reason="no bundled prior in atom/weights/toy_prior")
 def test_bundled_prior_draws_the_colour_and_shape_its_prompt_names():
-    # The 8 diagonal prompts (each shape and each colour once), 10 deterministic DDIM steps at s = 1, read by
+    # The 8 diagonal prompts (each shape and each colour once), 10 deterministic DDIM steps at s = 1.1, read by
     # the independent classifiers with a coarser reference grid than the full check (to stay quick).
     from atom.prompts.views import view_prompt
     from atom.text import MiniLMTextEncoder
@@ -161,7 +161,7 @@ def test_bundled_prior_draws_the_colour_and_shape_its_prompt_names():
     encoder = MiniLMTextEncoder(max_length=32)
     cond = encoder.encode([view_prompt(obj.prompt, "front") for obj in diagonal]).tokens
     uncond = encoder.encode([""], allow_empty=True).tokens
-    samples = sample_prior(unet, scheduler, cond, uncond, guidance_scale=1.0, num_inference_steps=10, eta=0.0,
+    samples = sample_prior(unet, scheduler, cond, uncond, guidance_scale=1.1, num_inference_steps=10, eta=0.0,
                            generator=torch.Generator().manual_seed(0))
     references = build_references(32, "front", elevations=(0.0, 20.0, 40.0), distances=(2.5, 2.8, 3.1))
     truth = list(range(8))  # diagonal prompt i has shape i and colour i
