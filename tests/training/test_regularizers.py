@@ -4,7 +4,7 @@ import pytest
 import torch
 import trimesh
 
-from atom.training.regularizers import eikonal_loss, normal_consistency_loss
+from atom.training.regularizers import eikonal_loss, mesh_edges, normal_consistency_loss
 
 
 def test_eikonal_is_zero_for_unit_gradients_and_grows_off_them():
@@ -22,3 +22,16 @@ def test_normal_consistency_of_a_flat_patch_and_a_cube():
     value = normal_consistency_loss(torch.tensor(box.vertices, dtype=torch.float32),
                                     torch.tensor(box.faces, dtype=torch.long)).item()
     assert value == pytest.approx(12 / 18, rel=1e-5)
+
+
+def test_mesh_edges_of_a_cube_against_trimesh():
+    box = trimesh.creation.box()
+    edges, edge_faces = mesh_edges(torch.tensor(box.faces, dtype=torch.long))
+    expected = sorted(map(tuple, box.edges_unique.tolist()))
+    assert sorted(map(tuple, edges.sort(dim=1).values.tolist())) == expected
+    # closed mesh: every edge has two faces, and both contain the edge
+    assert (edge_faces >= 0).all()
+    faces = torch.tensor(box.faces)
+    for (a, b), pair in zip(edges.tolist(), edge_faces.tolist()):
+        assert all({a, b} <= set(faces[f].tolist()) for f in pair)
+    assert mesh_edges(torch.zeros(0, 3, dtype=torch.long))[0].shape == (0, 2)
