@@ -38,7 +38,14 @@ from atom.prompts.views import VIEWS, view_prompt
 from atom.render import Cameras, look_at
 from atom.render.images import image_grid
 from atom.text import MiniLMTextEncoder
-from atom.toyworld.prior import CARD_FILE, SAMPLES_FILE, load_prior, sample_prior
+from atom.toyworld.prior import (
+    CARD_FILE,
+    SAMPLE_ETA,
+    SAMPLE_GUIDANCE_SCALE,
+    SAMPLES_FILE,
+    load_prior,
+    sample_prior,
+)
 from atom.toyworld.renders import render_geometry, shade_geometry
 from atom.toyworld.shapes import COLOURS, SHAPES, toy64
 
@@ -152,9 +159,9 @@ def classify_shape(images: Tensor, references: References) -> Tensor:
     return torch.where(empty, torch.full_like(predicted, -1), predicted)
 
 
-def check_prior(path: str | None = None, guidance_scale: float = 1.1, seed: int = 0,
+def check_prior(path: str | None = None, guidance_scale: float = SAMPLE_GUIDANCE_SCALE, seed: int = 0,
                 num_inference_steps: int = 50, view: str = "front", text_max_length: int = 32,
-                references: References | None = None, eta: float = 0.0) -> dict[str, Any]:
+                references: References | None = None, eta: float = SAMPLE_ETA) -> dict[str, Any]:
     """Sample the prior once per Toy64 prompt (+ ``view`` suffix) and classify colour and shape.
 
     Args:
@@ -252,10 +259,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(prog="python -m atom.toyworld.prior_check",
                                      description="Sample the toy prior per prompt; classify colour, shape.")
     parser.add_argument("--path", default=None, help="prior pipeline folder (default: the bundled one)")
-    parser.add_argument("--guidance-scale", type=float, default=1.1,
+    parser.add_argument("--guidance-scale", type=float, default=SAMPLE_GUIDANCE_SCALE,
                         help="classifier-free guidance scale (1: the conditional model alone)")
     parser.add_argument("--steps", type=int, default=50, help="DDIM steps")
-    parser.add_argument("--eta", type=float, default=0.0, help="DDIM noise (0: deterministic)")
+    parser.add_argument("--eta", type=float, default=SAMPLE_ETA, help="DDIM noise (0: deterministic)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--view", default="front", choices=VIEWS)
     parser.add_argument("--record", action="store_true",

@@ -3,10 +3,10 @@
 The distribution matches what the trainer shows its guidance model, so that score distillation sees
 in-distribution images: orbit cameras from `sample_cameras` (elevation -10..45 deg, azimuth -180..180,
 distance 2.5..3.0, fov 40..45), shading drawn per image from albedo / lambertian / textureless with
-probabilities 0.2 / 0.6 / 0.2, ambient 0.3, a light near the camera (`random_light_directions`), white
-background. Like the trainer's stage 2, meshes are rasterized at a higher resolution (``supersample`` x)
-and resized with the guidance model's own antialiased resize. Textureless images (grey shading) keep
-their object's caption: they teach shape.
+``shading_probs`` (the trainer's default 0.2 / 0.6 / 0.2 here; the bundled prior was trained with
+0.3 / 0.7 / 0, see `atom.toyworld.train_prior`), ambient 0.3, a light near the camera
+(`random_light_directions`), white background. Like the trainer's stage 2, meshes are rasterized at a
+higher resolution (``supersample`` x) and resized with the guidance model's own antialiased resize.
 
 Geometry does not depend on colour, so each shape is rasterized once per camera and its buffers are
 shaded in all eight colours (each with its own shading mode and light): eight times fewer rasterizations

@@ -34,7 +34,13 @@ from tqdm.auto import tqdm
 
 from atom.config import CONF_DIR, register_configs
 from atom.text import MiniLMTextEncoder
-from atom.toyworld.prior import build_prior_scheduler, build_prior_unet, save_prior
+from atom.toyworld.prior import (
+    SAMPLE_ETA,
+    SAMPLE_GUIDANCE_SCALE,
+    build_prior_scheduler,
+    build_prior_unet,
+    save_prior,
+)
 from atom.toyworld.prior_check import CHECK_HEADING, check_markdown, check_prior, format_check
 from atom.toyworld.renders import render_dataset
 
@@ -90,9 +96,9 @@ class PriorTrainConfig:
 class PriorCheckConfig:
     """`atom.toyworld.prior_check.check_prior` settings for the check after training."""
 
-    guidance_scale: float = 1.1
+    guidance_scale: float = SAMPLE_GUIDANCE_SCALE
     num_inference_steps: int = 50
-    eta: float = 0.0
+    eta: float = SAMPLE_ETA
     view: str = "front"
 
 
@@ -308,7 +314,7 @@ def model_card(cfg: TrainPriorConfig | DictConfig, summary: dict[str, Any],
         f"- final loss (mean of the last {train.log_every} steps): {summary['final_loss']:.4f}",
         f"- wall time: renders {summary['render_seconds'] / 60:.1f} min (about 0 when cached), "
         f"training {summary['train_seconds'] / 60:.1f} min, in all {wall:.1f} min",
-        f"- machine: {summary['machine']}; shared with other jobs (load average at start {load})",
+        f"- machine: {summary['machine']}; load average at start {load}",
         "",
         "| step | loss |",
         "|---|---|",

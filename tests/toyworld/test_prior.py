@@ -149,22 +149,11 @@ def test_bundled_prior_loads_through_pixel_sds_and_has_its_card():
 
 @pytest.mark.skipif(not (BUNDLED / "unet").is_dir(), reason="no bundled prior in atom/weights/toy_prior")
 def test_bundled_prior_draws_the_colour_and_shape_its_prompt_names():
-    # The 8 diagonal prompts (each shape and each colour once), 10 deterministic DDIM steps at s = 1.1, read by
-    # the independent classifiers with a coarser reference grid than the full check (to stay quick).
-    from atom.prompts.views import view_prompt
-    from atom.text import MiniLMTextEncoder
-    from atom.toyworld.prior_check import build_references, classify_colour, classify_shape
-    from atom.toyworld.shapes import toy64
+    # The check itself on all 64 prompts, quicker: 10 instead of 50 DDIM steps and a coarse reference grid.
+    # Measured: colour 0.984, shape 0.875 this way (0.984 / 0.969 with the full check); chance is 1/8.
+    from atom.toyworld.prior_check import build_references, check_prior
 
-    unet, scheduler = load_prior(BUNDLED)
-    diagonal = [obj for i, obj in enumerate(toy64()) if i % 9 == 0]
-    encoder = MiniLMTextEncoder(max_length=32)
-    cond = encoder.encode([view_prompt(obj.prompt, "front") for obj in diagonal]).tokens
-    uncond = encoder.encode([""], allow_empty=True).tokens
-    samples = sample_prior(unet, scheduler, cond, uncond, guidance_scale=1.1, num_inference_steps=10, eta=0.0,
-                           generator=torch.Generator().manual_seed(0))
     references = build_references(32, "front", elevations=(0.0, 20.0, 40.0), distances=(2.5, 2.8, 3.1))
-    truth = list(range(8))  # diagonal prompt i has shape i and colour i
-    colour_hits = sum(p == t for p, t in zip(classify_colour(samples, references).tolist(), truth))
-    shape_hits = sum(p == t for p, t in zip(classify_shape(samples, references).tolist(), truth))
-    assert colour_hits >= 7 and shape_hits >= 7, f"colour {colour_hits}/8, shape {shape_hits}/8"
+    check = check_prior(str(BUNDLED), num_inference_steps=10, references=references)
+    assert check["colour_accuracy"] >= 0.9 and check["shape_accuracy"] >= 0.8, (
+        f"colour {check['colour_accuracy']:.3f}, shape {check['shape_accuracy']:.3f}")
