@@ -39,10 +39,11 @@ def test_cli_scores_the_checkpoints_own_prompts_with_seen_and_unseen(tiny_checkp
     assert f"wrote {output}" in result.stdout
 
 
-def test_prompts_file_is_split_by_what_the_checkpoint_trained_on(tiny_checkpoint, tiny_clip, tmp_path, monkeypatch,
-                                                                  capsys) -> None:
+def test_prompts_file_is_split_by_what_the_checkpoint_trained_on(tiny_checkpoint, tiny_clip, tmp_path,
+                                                                  monkeypatch) -> None:
     from atom.evaluate import main
 
+    monkeypatch.chdir(tmp_path)
     prompts = tmp_path / "prompts.txt"
     prompts.write_text("a blue sphere\na purple torus\n")
     monkeypatch.setattr(sys, "argv", ["atom.evaluate", f"ckpt={tiny_checkpoint}", "metric=clip",
