@@ -133,38 +133,44 @@ def random_text_encoder(width: int):
     return RandomTextEncoder()
 
 
-def build_trainer(run_dir: Path, tiny_if: Path, smoke: bool):
+def compose_config(run_dir: Path, tiny_if: Path, smoke: bool, extra: list[str]):
+    """``experiment=df415`` with the 20 prompts as a list and no embedding cache (+ the smoke sizes, + ``extra``)."""
+    from hydra import compose, initialize_config_dir
+
+    from atom.config import CONF_DIR, register_configs
+
+    register_configs()
+    prompt_list = "[" + ",".join(PROMPTS) + "]"
+    overrides = ["experiment=df415", "logger=none", "trainer.progress=false", "trainer.resume=none",
+                 f"trainer.device={'cpu' if smoke else 'cuda'}", f"run_dir={run_dir}", "embedding_cache=null",
+                 "prompts.source=list", f"prompts.prompts={prompt_list}", f"guidance.path={tiny_if}",
+                 f"text.path={tiny_if}", *(SMOKE_OVERRIDES if smoke else []), *extra]
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        return compose("train", overrides=overrides)
+
+
+def build_trainer(run_dir: Path, tiny_if: Path, smoke: bool, extra: list[str]):
     """A ``Trainer`` for DF415 (or the smoke sizes) whose text encoder and guidance UNet are the stand-ins.
 
     The two builders the trainer calls are replaced while it is constructed: text -> ``random_text_encoder``,
     guidance -> the real builder on the tiny IF folder, then its UNet swapped for the configured full-size one.
     """
     from diffusers import UNet2DConditionModel
-    from hydra import compose, initialize_config_dir
 
     from atom.build import build_guidance
-    from atom.config import CONF_DIR, register_configs
     from atom.training import trainer as trainer_module
 
     width = SMOKE_WIDTH if smoke else T5_XXL_WIDTH
-    device = "cpu" if smoke else "cuda"
 
-    def guidance(cfg, device_):
-        sds = build_guidance(cfg, device_)
-        with torch.device(device_):
+    def guidance(cfg, device):
+        sds = build_guidance(cfg, device)
+        with torch.device(device):
             unet = UNet2DConditionModel(**unet_config(smoke))
         sds.unet = unet.to(torch.float32 if smoke else torch.float16).requires_grad_(False).eval()
         sds.embedding_dim = width
         return sds
 
-    register_configs()
-    prompt_list = "[" + ",".join(PROMPTS) + "]"
-    overrides = ["experiment=df415", "logger=none", "trainer.progress=false", "trainer.resume=none",
-                 f"trainer.device={device}", f"run_dir={run_dir}", "embedding_cache=null", "prompts.source=list",
-                 f"prompts.prompts={prompt_list}", f"guidance.path={tiny_if}", f"text.path={tiny_if}",
-                 *(SMOKE_OVERRIDES if smoke else [])]
-    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
-        cfg = compose("train", overrides=overrides)
+    cfg = compose_config(run_dir, tiny_if, smoke, extra)
     with mock.patch.object(trainer_module, "build_text_encoder", lambda *_: random_text_encoder(width)), \
             mock.patch.object(trainer_module, "build_guidance", guidance):
         return trainer_module.Trainer(cfg, run_dir)
@@ -174,21 +180,17 @@ def peak_memory(device: torch.device) -> float | None:
     return torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None
 
 
-def time_stages(trainer, steps: int) -> list[dict]:
-    """Median s/step and peak memory of each stage (stage 2 by starting the step counter at its first step)."""
+def time_stage(trainer, stage: int, steps: int) -> dict:
+    """Median s/step and peak memory of one stage (stage 2 by starting the step counter at its first step)."""
     from timing import median_times
 
-    rows = []
-    for stage, first_step in ((1, 0), (2, trainer.cfg.stage1.steps)):
-        if trainer.device.type == "cuda":
-            torch.cuda.empty_cache()
-            torch.cuda.reset_peak_memory_stats(trainer.device)
-        trainer.step = first_step
-        median, _ = median_times(trainer.train_step, steps, trainer.device, warmup=1)
-        resolution = trainer.cfg.stage1.resolution if stage == 1 else trainer.cfg.stage2.resolution
-        rows.append({"stage": stage, "resolution": resolution, "median_s": median,
-                     "peak_gib": peak_memory(trainer.device)})
-    return rows
+    if trainer.device.type == "cuda":
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats(trainer.device)
+    trainer.step = 0 if stage == 1 else trainer.cfg.stage1.steps
+    median, _ = median_times(trainer.train_step, steps, trainer.device, warmup=1)
+    resolution = trainer.cfg.stage1.resolution if stage == 1 else trainer.cfg.stage2.resolution
+    return {"stage": stage, "resolution": resolution, "median_s": median, "peak_gib": peak_memory(trainer.device)}
 
 
 def time_inference(trainer, grid_resolution: int) -> dict:
@@ -202,7 +204,7 @@ def time_inference(trainer, grid_resolution: int) -> dict:
         text = trainer.text[index]
         return generator.meshes(generator.triplanes(text), grid_resolution=grid_resolution)[0]
 
-    one(0)  # warm-up: kernels, the grid-128 tet grid
+    one(0)  # warm-up: kernels, the tet grid of this resolution
     times, faces = [], []
     for index in range(len(trainer.text)):
         if cuda:
@@ -213,36 +215,44 @@ def time_inference(trainer, grid_resolution: int) -> dict:
             torch.cuda.synchronize(trainer.device)
         times.append(time.perf_counter() - start)
         faces.append(mesh.num_faces)
-    ordered = sorted(times)
     return {"prompts": len(times), "grid": grid_resolution, "median_ms": 1e3 * statistics.median(times),
-            "mean_ms": 1e3 * statistics.fmean(times), "max_ms": 1e3 * ordered[-1],
-            "faces": statistics.fmean(faces)}
+            "mean_ms": 1e3 * statistics.fmean(times), "max_ms": 1e3 * max(times), "faces": statistics.fmean(faces)}
 
 
-def markdown(header: str, trainer, stages: list[dict], inference: dict, found: dict[str, str],
-             smoke: bool, unet_params: float, steps: int) -> str:
+def describe(trainer, smoke: bool, unet_params: int, steps: int) -> list[str]:
+    """The paragraph saying what was built and how it is timed."""
     cfg = trainer.cfg
     views = cfg.trainer.prompts_per_step * cfg.render.views_per_prompt
     what = "SMOKE (CPU, tiny sizes: code paths only, not figures)" if smoke else "full-size DF415, random weights"
     generator_params = sum(p.numel() for p in trainer.generator.parameters())
-    lines = [header, "", f"gpu_check: {what}. Generator {generator_params / 1e6:.3g}M parameters (triplane "
-             f"R={cfg.model.triplane_resolution} C={cfg.model.triplane_channels}); guidance UNet "
-             f"{unet_params / 1e6:.4g}M parameters ({cfg.guidance.dtype}, {cfg.guidance.resolution} px); "
-             f"text: random embeddings [{T5_XXL_TOKENS}, {trainer.text.dim}] in place of T5-XXL (cached, not "
-             f"encoded); {cfg.trainer.prompts_per_step} prompts x {cfg.render.views_per_prompt} views = {views} "
-             f"renders/step, precision {cfg.trainer.precision}; median of {steps} steps after one warm-up.", "",
-             "| stage | render px | median s/step | steps/s | peak GPU memory GiB |", "|---|---|---|---|---|"]
-    for row in stages:
+    return [f"gpu_check: {what}. Generator {generator_params / 1e6:.3g}M parameters (triplane "
+            f"R={cfg.model.triplane_resolution} C={cfg.model.triplane_channels}); guidance UNet "
+            f"{unet_params / 1e6:.4g}M parameters ({cfg.guidance.dtype}, {cfg.guidance.resolution} px); "
+            f"text: random embeddings [{T5_XXL_TOKENS}, {trainer.text.dim}] in place of T5-XXL (cached, not "
+            f"encoded); {cfg.trainer.prompts_per_step} prompts x {cfg.render.views_per_prompt} views = {views} "
+            f"renders/step, precision {cfg.trainer.precision}, rasterizer {type(trainer.rasterizer).__name__}; median "
+            f"of {steps} steps after one warm-up.", ""]
+
+
+def stage_table(rows: list[dict]) -> list[str]:
+    lines = ["| stage | render px | median s/step | steps/s | peak GPU memory GiB |", "|---|---|---|---|---|"]
+    for row in rows:
         peak = "-" if row["peak_gib"] is None else f"{row['peak_gib']:.1f}"
         lines.append(f"| {row['stage']} | {row['resolution']} | {row['median_s']:.3f} | {1 / row['median_s']:.2f} | "
                      f"{peak} |")
-    lines += ["", f"Inference, cached text -> coloured DMTet mesh, batch 1, over {inference['prompts']} prompts "
-                  f"(random weights: the initial sphere, {inference['faces']:.0f} faces):", "",
-              "| grid | median ms/prompt | mean ms | max ms |", "|---|---|---|---|",
-              f"| {inference['grid']} | {inference['median_ms']:.1f} | {inference['mean_ms']:.1f} | "
-              f"{inference['max_ms']:.1f} |", "", "| optional accelerator | importable |", "|---|---|"]
-    lines += [f"| {name} | {state} |" for name, state in found.items()]
-    return "\n".join(lines) + "\n"
+    return [*lines, ""]
+
+
+def inference_table(inference: dict) -> list[str]:
+    return [f"Inference, cached text -> coloured DMTet mesh, batch 1, over {inference['prompts']} prompts (random "
+            f"weights a few steps in, near the initial sphere: {inference['faces']:.0f} faces):", "",
+            "| grid | median ms/prompt | mean ms | max ms |", "|---|---|---|---|",
+            f"| {inference['grid']} | {inference['median_ms']:.1f} | {inference['mean_ms']:.1f} | "
+            f"{inference['max_ms']:.1f} |", ""]
+
+
+def accelerator_table(found: dict[str, str]) -> list[str]:
+    return ["| optional accelerator | importable |", "|---|---|", *(f"| {n} | {s} |" for n, s in found.items()), ""]
 
 
 def main() -> None:
@@ -250,6 +260,7 @@ def main() -> None:
     parser.add_argument("--smoke", action="store_true", help="CPU, tiny sizes: check every code path in seconds")
     parser.add_argument("--steps", type=int, default=3, help="timed training steps per stage")
     parser.add_argument("--output", type=Path, default=Path("gpu_check.md"), help="Markdown file to write")
+    parser.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. render.rasterizer=nvdiffrast")
     args = parser.parse_args()
     if not args.smoke:
         fail_without_cuda()
@@ -263,17 +274,28 @@ def main() -> None:
     found = accelerators()
     with torch.device("meta"):
         unet_params = sum(p.numel() for p in UNet2DConditionModel(**unet_config(args.smoke)).parameters())
+    lines: list[str] = []
+
+    def report(*parts: list[str]) -> None:
+        """Add to the report and rewrite the file: a check cut short by a timeout keeps what it measured."""
+        for part in parts:
+            lines.extend(part)
+        args.output.write_text("\n".join(lines) + "\n")
+
     with tempfile.TemporaryDirectory() as scratch, contextlib.redirect_stdout(sys.stderr):
         tiny_if = build_tiny_if(Path(scratch) / "tiny_if")
-        trainer = build_trainer(Path(scratch) / "run", tiny_if, args.smoke)
-        stages = time_stages(trainer, args.steps)
+        trainer = build_trainer(Path(scratch) / "run", tiny_if, args.smoke, args.overrides)
+        report([machine_header("gpu_check", trainer.device), ""],
+               describe(trainer, args.smoke, unet_params, args.steps), accelerator_table(found))
+        stages = []
+        for stage in (1, 2):
+            stages.append(time_stage(trainer, stage, args.steps))
+            print(f"stage {stage}: {stages[-1]}", flush=True)
+        report(stage_table(stages))
         with torch.no_grad():
-            inference = time_inference(trainer, trainer.cfg.trainer.export_grid_resolution)
-    header = machine_header("gpu_check", trainer.device)
-    text = markdown(header, trainer, stages, inference, found, args.smoke, unet_params, args.steps)
-    text += f"\nTotal wall time of the check: {time.perf_counter() - started:.0f} s.\n"
-    args.output.write_text(text)
-    print(text)
+            report(inference_table(time_inference(trainer, trainer.cfg.trainer.export_grid_resolution)))
+    report([f"Total wall time of the check: {time.perf_counter() - started:.0f} s."])
+    print("\n".join(lines))
     print(f"wrote {args.output}")
 
 

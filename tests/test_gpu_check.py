@@ -38,3 +38,22 @@ def test_without_cuda_the_full_check_fails_fast_with_the_reason(tmp_path) -> Non
     assert result.returncode == 2
     assert "gpu_check: error: no CUDA device" in result.stderr and "--smoke" in result.stderr
     assert "Traceback" not in result.stderr and not (tmp_path / "x.md").exists()
+
+
+def test_full_configuration_is_df415_sized(tmp_path, monkeypatch) -> None:
+    """The full check's config and UNet, composed here without a GPU (the run itself needs one)."""
+    monkeypatch.syspath_prepend(str(SCRIPT.parent))
+    import gpu_check
+    from bench_guidance import IF_I_XL_UNET
+    from diffusers import UNet2DConditionModel
+
+    cfg = gpu_check.compose_config(tmp_path / "run", tmp_path / "tiny_if", smoke=False, extra=[])
+    assert (cfg.trainer.prompts_per_step, cfg.render.views_per_prompt) == (8, 4)
+    assert (cfg.stage1.resolution, cfg.stage2.resolution, cfg.stage2.grid_resolution) == (64, 256, 128)
+    assert cfg.trainer.export_grid_resolution == 128 and cfg.trainer.precision == "bf16"
+    assert cfg.model.text_dim == gpu_check.T5_XXL_WIDTH and cfg.text.max_length == gpu_check.T5_XXL_TOKENS
+    assert list(cfg.prompts.prompts) == gpu_check.PROMPTS and len(set(gpu_check.PROMPTS)) == 20
+    assert gpu_check.unet_config(smoke=False) == IF_I_XL_UNET
+    with torch.device("meta"):
+        params = sum(p.numel() for p in UNet2DConditionModel(**gpu_check.unet_config(smoke=False)).parameters())
+    assert 4.2e9 < params < 4.4e9  # IF-I-XL: 4.3B
