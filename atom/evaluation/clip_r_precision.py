@@ -78,10 +78,9 @@ class CLIPScorer:
             self.processor = CLIPProcessor.from_pretrained(self.path)
         except (OSError, ValueError) as err:
             raise CLIPLoadError(
-                f"could not load a CLIP model (CLIPModel + CLIPProcessor) from {self.path!r}: looked for "
-                f"{'the folder ' + repr(str(Path(self.path).resolve())) if Path(self.path).exists() else 'a hub id'}"
-                f" ({err}). Pass clip.path=/path/to/clip, a folder holding config.json, the weights, the tokenizer "
-                "and the preprocessor config; hub ids resolve only from the local cache when HF_HUB_OFFLINE is set."
+                f"could not load a CLIP model (CLIPModel + CLIPProcessor) from {self.path!r}: looked in "
+                f"{_where(self.path)} ({err}). Pass clip.path=/path/to/clip, a folder holding config.json, the "
+                "weights, the tokenizer and the preprocessor config (as save_pretrained writes them)."
             ) from err
         logger.info("CLIP model %s: %s, projection %d", self.path, type(self.model).__name__,
                     self.model.config.projection_dim)
@@ -113,6 +112,14 @@ class CLIPScorer:
                                            attention_mask=batch["attention_mask"].to(self.device)).pooler_output
             out.append(self.model.text_projection(pooled).float().cpu())
         return F.normalize(torch.cat(out), dim=-1)
+
+
+def _where(path: str) -> str:
+    """Where ``from_pretrained(path)`` looks: a local folder, or the hub cache for an id such as owner/name."""
+    local = Path(path).expanduser()
+    if local.exists() or local.is_absolute() or path.startswith((".", "~")) or path.count("/") > 1:
+        return f"the folder {str(local.resolve())!r}" + ("" if local.is_dir() else ", which does not exist")
+    return f"the local hub cache for the id {path!r} (nothing is downloaded when HF_HUB_OFFLINE is set)"
 
 
 def recall_at_k(similarity: Tensor, k: int) -> Tensor:
