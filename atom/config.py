@@ -66,6 +66,11 @@ class TextureMode(Enum):
     uv = "uv"  # xatlas unwrap + a texture image baked from the colour head (GLB only)
 
 
+class EvaluationMetric(Enum):
+    toy = "toy"  # 3D metrics against the toy world's analytic ground truth
+    clip = "clip"  # CLIP R-precision of turntable renders (atom.evaluation.clip_r_precision)
+
+
 class InterpolationMode(Enum):
     linear = "linear"
     slerp = "slerp"
@@ -234,14 +239,32 @@ class TrainConfig:
 
 
 @dataclass
+class CLIPMetricConfig:
+    """CLIP R-precision: the CLIP model and the turntable it sees (angles in degrees, sizes in pixels)."""
+
+    path: str | None = None  # CLIP model folder or hub id (CLIPModel + CLIPProcessor); required for metric=clip
+    views: int = 8
+    elevation: float = 15.0
+    distance: float = 2.8
+    fov: float = 40.0
+    resolution: int = 224
+    batch_size: int = 32  # images or texts per CLIP forward pass
+    rasterizer: RasterizerBackend = RasterizerBackend.torch
+
+
+@dataclass
 class EvaluateConfig:
-    """``python -m atom.evaluate ckpt=...``: toy-world metrics of a checkpoint (all 64 prompts by default)."""
+    """``python -m atom.evaluate ckpt=...``: toy-world metrics of a checkpoint (all 64 prompts by default), or
+    ``metric=clip clip.path=...``: CLIP R-precision (the checkpoint's own prompt set, seen/unseen, by default)."""
 
     ckpt: str = MISSING
+    metric: EvaluationMetric = EvaluationMetric.toy
     prompts: list[str] = field(default_factory=list)
+    prompts_file: str | None = None  # one prompt per line, added after ``prompts``
     grid_resolution: int = 64
     device: str = "auto"
-    output: str | None = None  # default: <checkpoint>/evaluation.json
+    output: str | None = None  # default: <checkpoint>/evaluation.json (toy) or clip_r_precision.json (clip)
+    clip: CLIPMetricConfig = field(default_factory=CLIPMetricConfig)
 
 
 @dataclass

@@ -54,14 +54,17 @@ def build_tiny_t5(directory: str | Path) -> Path:
     return directory
 
 
-def build_tiny_clip(directory: str | Path) -> Path:
-    """Write a 2-layer CLIP text model (hidden 32) and a byte-level BPE CLIP tokenizer into `directory`."""
-    directory = Path(directory)
+def tiny_clip_tokenizer(first: tuple[str, ...] = ()) -> CLIPTokenizer:
+    """A byte-level BPE CLIP tokenizer whose merges spell out WORDS (any text tokenizes).
+
+    Merges apply lowest rank first, so a word whose pieces also start an earlier word's merges stays split
+    (with "red" first, "green" becomes g/re/e/n); the words in ``first`` get the lowest ranks.
+    """
     # CLIP's BPE: every byte symbol alone and word-final, merges that spell out WORDS, then the specials.
     alphabet = sorted(pre_tokenizers.ByteLevel.alphabet())
     symbols = alphabet + [char + "</w>" for char in alphabet]
     merges: list[tuple[str, str]] = []
-    for word in WORDS:
+    for word in (*first, *WORDS):
         pieces = list(word[:-1]) + [word[-1] + "</w>"]
         while len(pieces) > 1:
             merges.append((pieces[0], pieces[1]))
@@ -69,11 +72,17 @@ def build_tiny_clip(directory: str | Path) -> Path:
             symbols.append(pieces[0])
     merges = list(dict.fromkeys(merges))
     symbols = list(dict.fromkeys(symbols)) + ["<|startoftext|>", "<|endoftext|>"]
-    tokenizer = CLIPTokenizer(
+    return CLIPTokenizer(
         vocab={symbol: index for index, symbol in enumerate(symbols)},
         merges=merges,
         model_max_length=MAX_LENGTH,
     )
+
+
+def build_tiny_clip(directory: str | Path) -> Path:
+    """Write a 2-layer CLIP text model (hidden 32) and a byte-level BPE CLIP tokenizer into `directory`."""
+    directory = Path(directory)
+    tokenizer = tiny_clip_tokenizer()
     config = CLIPTextConfig(
         vocab_size=len(tokenizer),
         hidden_size=32,
