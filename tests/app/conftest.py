@@ -38,10 +38,16 @@ class AppServer:
         return self.log.read_text(encoding="utf-8", errors="replace")
 
 
-def free_port() -> int:
+def find_free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+@pytest.fixture()
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    return find_free_port()
 
 
 def wait_until_serving(url: str, process: subprocess.Popen, log: Path) -> None:
@@ -69,7 +75,7 @@ def app_server(tmp_path_factory, app_checkpoint) -> AppServer:
     cwd, home, out_dir, log = root / "cwd", root / "home", root / "out", root / "server.log"
     cwd.mkdir()
     home.mkdir()
-    port = free_port()
+    port = find_free_port()
     env = {**os.environ, "HOME": str(home), "PYTHONPATH": str(REPO), "PYTHONDONTWRITEBYTECODE": "1",
            "HF_HUB_OFFLINE": "1", "WANDB_MODE": "offline"}
     command = [sys.executable, "-m", "atom.app", f"ckpt={app_checkpoint.parent.parent}", f"port={port}",
