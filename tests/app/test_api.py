@@ -49,6 +49,16 @@ def test_uv_download_is_disabled_without_baking(client):
     assert uv_glb is None
 
 
+def test_concurrent_requests_all_come_back(client):
+    """Three requests at once wait in the queue (one model pass at a time) and each gets its own mesh."""
+    prompts = ["a red cube", "a blue sphere", "a green cone"]
+    jobs = [client.submit(prompt, *PLAIN, False, api_name="/generate") for prompt in prompts]
+    meshes = [open_mesh(job.result(timeout=300)[0]) for job in jobs]
+    solo = open_mesh(client.predict("a blue sphere", *PLAIN, False, api_name="/generate")[0])
+    np.testing.assert_array_equal(meshes[1].vertices, solo.vertices)
+    assert not np.array_equal(meshes[0].vertices, meshes[1].vertices)
+
+
 @pytest.mark.parametrize("prompt", ["", "   "])
 def test_empty_prompt_is_a_message_not_a_traceback(client, prompt):
     with pytest.raises(AppError) as caught:

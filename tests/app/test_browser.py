@@ -105,7 +105,8 @@ def test_page_generates_and_shows_a_mesh_offline(app_server, browser, tmp_path):
     prompt.send_keys("a red cube")
     browser.find_element(By.CSS_SELECTOR, "#generate").click()
     canvas = WebDriverWait(browser, RENDER_TIMEOUT_S).until(
-        lambda d: d.find_element(By.CSS_SELECTOR, "#viewer canvas"))
+        lambda d: d.find_element(By.CSS_SELECTOR, "#viewer canvas"),
+        message=f"the viewer showed no canvas within {RENDER_TIMEOUT_S} s")
     # the canvas appears with the file; the mesh is drawn a moment later: wait for pixels to vary
     variance = 0.0
     deadline = time.monotonic() + RENDER_TIMEOUT_S
