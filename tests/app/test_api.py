@@ -117,3 +117,15 @@ def test_nothing_is_written_outside_the_output_folder(app_server, client):
     assert list(app_server.home.iterdir()) == []
     written = sorted(p.relative_to(app_server.out_dir).parts[0] for p in app_server.out_dir.iterdir())
     assert written == ["gradio", "meshes"]
+
+
+def test_analytics_are_off_and_the_server_calls_only_itself(app_server, client):
+    """Analytics (and with them Gradio's version check) are off; httpx logs every request the server process
+    completes (only its own start-up check may appear). A call that fails offline leaves no log line, hence
+    the config check as well."""
+    assert httpx.get(app_server.url + "config", timeout=10).json()["analytics_enabled"] is False
+    client.predict("a red cube", *PLAIN, False, api_name="/generate")
+    calls = [line for line in app_server.log_text().splitlines() if "HTTP Request:" in line]
+    assert calls, "no httpx request logged: the check would see nothing"
+    outside = [line for line in calls if app_server.url not in line]
+    assert not outside, f"the server called out: {outside}"
