@@ -330,6 +330,27 @@ class InferConfig:
     interpolate: InterpolateConfig = field(default_factory=InterpolateConfig)
 
 
+@dataclass
+class AppConfig:
+    """``python -m atom.app ckpt=...``: the Gradio demo served on localhost (see ``atom.app``).
+
+    Everything the app writes (meshes, Gradio's temporary files) lies under ``out_dir``."""
+
+    ckpt: str = MISSING  # a checkpoint or run directory; a load failure is shown in the page, not raised
+    device: str = "auto"
+    host: str = "127.0.0.1"
+    port: int = 7860
+    out_dir: str | None = None  # default: outputs/app/<date_time>
+    grid_resolution: int = 64  # the default of the page's slider
+    max_grid_resolution: int = 128
+    interpolation_steps: int = 5  # meshes per pair of prompts, both ends included
+    max_interpolation_meshes: int = 33  # one batched pass: bounds its memory and time
+    texture_resolution: int = 512  # of the UV-textured GLB (pixels)
+    postprocess: PostprocessConfig = field(default_factory=PostprocessConfig)
+    image_ckpt: str | None = None  # CRM image-to-mesh models; the image tab is hidden without them
+    max_queue: int = 32  # waiting requests beyond this are refused with a message
+
+
 def asset_path(name: str) -> str:
     """``${atom_asset:toy_prior}`` in a config -> the folder of that asset inside the installed package."""
     return str(ASSET_DIR / name)
@@ -341,5 +362,6 @@ def register_configs() -> None:
     store.store(name="train_schema", node=TrainConfig)
     store.store(name="evaluate_schema", node=EvaluateConfig)
     store.store(name="infer_schema", node=InferConfig)
+    store.store(name="app_schema", node=AppConfig)
     if not OmegaConf.has_resolver("atom_asset"):
         OmegaConf.register_new_resolver("atom_asset", asset_path)

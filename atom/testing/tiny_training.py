@@ -7,11 +7,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
+from atom.build import build_generator
 from atom.config import CONF_DIR, register_configs
 from atom.testing.tiny_diffusion import build_tiny_if
+from atom.training.checkpoint import TrainingState, save_checkpoint
 
 TINY_OVERRIDES = [
     "text=t5", "text.dtype=float32", "text.max_length=16",
@@ -44,3 +47,25 @@ def compose_tiny(root: Path, run_dir: Path, *overrides: str) -> DictConfig:
         return compose("train", overrides=[
             *TINY_OVERRIDES, f"text.path={pipeline}", f"guidance.path={pipeline}", f"run_dir={run_dir}",
             *overrides])
+
+
+def tiny_checkpoint(root: Path) -> Path:
+    """A checkpoint of a freshly built tiny generator (tiny T5 text encoder, 8^2 triplanes) under
+    ``root/run``, saved through the trainer's own ``save_checkpoint``; returns its directory.
+
+    Untrained: even one tiny training step costs far longer on a shared CPU, and its users (inference, the
+    app) test mechanics, not quality. The SDF and deformation heads' last layers (zero at initialisation,
+    which would make every prompt the same sphere) get small seeded random weights so that the geometry
+    depends on the prompt and the deformation path is exercised.
+    """
+    run = root / "run"
+    cfg = compose_tiny(root, run)
+    generator = build_generator(cfg.model)
+    rng = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for head in (generator.sdf_head, generator.deformation_head):
+            last = head.net[-1]
+            last.weight.copy_(0.3 * torch.randn(last.weight.shape, generator=rng))
+            last.bias.zero_()
+    state = TrainingState(step=1, optimizer={}, scheduler={}, rng={}, counters={})
+    return save_checkpoint(run, 1, generator, cfg, state)

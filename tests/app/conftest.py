@@ -1,0 +1,95 @@
+"""A real app server for the API and browser tests: ``python -m atom.app`` in a subprocess on a free port.
+
+The server runs on the tiny untrained checkpoint (``atom.testing.tiny_training.tiny_checkpoint``), with its
+own empty working directory and home, so the tests can see everything it writes.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from atom.testing.tiny_training import tiny_checkpoint
+
+REPO = Path(__file__).resolve().parents[2]
+START_TIMEOUT_S = 240  # torch + transformers + gradio imports on a shared 2-core machine
+GRID = 16  # cells per axis in the tests: the tiny model's mesh in a fraction of a second
+
+
+@dataclass
+class AppServer:
+    url: str
+    out_dir: Path
+    cwd: Path
+    home: Path
+    log: Path
+    process: subprocess.Popen
+    grid: int = GRID
+
+    def log_text(self) -> str:
+        return self.log.read_text(encoding="utf-8", errors="replace")
+
+
+def find_free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture()
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    return find_free_port()
+
+
+def wait_until_serving(url: str, process: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the app exited with status {process.returncode}:\n{log.read_text()[-4000:]}")
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"the app did not serve {url} within {START_TIMEOUT_S} s:\n{log.read_text()[-4000:]}")
+
+
+@pytest.fixture(scope="session")
+def app_checkpoint(tmp_path_factory) -> Path:
+    return tiny_checkpoint(tmp_path_factory.mktemp("app_assets"))
+
+
+@pytest.fixture(scope="session")
+def app_server(tmp_path_factory, app_checkpoint) -> AppServer:
+    root = tmp_path_factory.mktemp("app_server")
+    cwd, home, out_dir, log = root / "cwd", root / "home", root / "out", root / "server.log"
+    cwd.mkdir()
+    home.mkdir()
+    port = find_free_port()
+    env = {**os.environ, "HOME": str(home), "PYTHONPATH": str(REPO), "PYTHONDONTWRITEBYTECODE": "1",
+           "HF_HUB_OFFLINE": "1", "WANDB_MODE": "offline"}
+    command = [sys.executable, "-m", "atom.app", f"ckpt={app_checkpoint.parent.parent}", f"port={port}",
+               f"out_dir={out_dir}", f"grid_resolution={GRID}", "device=cpu"]
+    with log.open("wb") as stream:
+        process = subprocess.Popen(command, cwd=cwd, env=env, stdout=stream, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        wait_until_serving(url, process, log)
+        yield AppServer(url, out_dir, cwd, home, log, process)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
