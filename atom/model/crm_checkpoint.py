@@ -180,6 +180,7 @@ def convert_crm_checkpoint(
         raise CRMCheckpointError(f"{checkpoint} does not fit the reconstruction config:\n{report.summary()}")
     if report.unexpected:
         logger.warning("ignoring %d unexpected keys of %s: %s", len(report.unexpected), checkpoint, report.unexpected)
-    model = ReconstructionModel(config)
-    model.load_state_dict(converted, strict=True)
+    with torch.device("meta"):  # every tensor comes from the checkpoint: skip the random initialisation
+        model = ReconstructionModel(config)
+    model.load_state_dict(converted, strict=True, assign=True)
     return model.save_pretrained(out_dir), report

@@ -59,8 +59,11 @@ def read_pretrained_config(directory: str | os.PathLike[str], class_name: str, w
     return values
 
 
-def load_pretrained_weights(model: nn.Module, directory: str | os.PathLike[str], device: str | torch.device) -> None:
-    """Load ``directory``'s ``model.safetensors`` into ``model`` strictly.
+def load_pretrained_weights(
+    model: nn.Module, directory: str | os.PathLike[str], device: str | torch.device, assign: bool = False
+) -> None:
+    """Load ``directory``'s ``model.safetensors`` into ``model`` strictly; ``assign`` puts the loaded tensors in
+    place of the parameters (for a model built on the "meta" device: no initialisation, no copy).
 
     Raises:
         ValueError: the file is corrupt or not safetensors, or its tensors do not match the model's config.
@@ -72,7 +75,7 @@ def load_pretrained_weights(model: nn.Module, directory: str | os.PathLike[str],
     except SafetensorError as error:
         raise ValueError(f"cannot read weights {weights_path} (corrupt or not safetensors): {error}") from error
     try:
-        model.load_state_dict(state, strict=True)
+        model.load_state_dict(state, strict=True, assign=assign)
     except RuntimeError as error:
         raise ValueError(
             f"weights {weights_path} do not match config {path / CONFIG_NAME}: {error}"

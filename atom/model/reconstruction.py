@@ -400,6 +400,7 @@ class ReconstructionModel(nn.Module):
             ValueError: the config is invalid, the weights file corrupt, or the weights do not match the config.
         """
         values = read_pretrained_config(directory, cls.__name__, "reconstruction model")
-        model = cls(ReconstructionConfig.from_dict(values))
-        load_pretrained_weights(model, directory, device)
+        with torch.device("meta"):  # every tensor comes from the file: skip the random initialisation
+            model = cls(ReconstructionConfig.from_dict(values))
+        load_pretrained_weights(model, directory, device, assign=True)
         return model.to(device).eval()
