@@ -42,7 +42,10 @@ def _pixel_centres(size):
 def test_camera_axes_match_crm_table():
     cameras = crm_cameras()
     c2w = cameras.camera_to_world()
-    assert cameras.orthographic
+    assert cameras.orthographic and cameras[2].orthographic and cameras.to("cpu").orthographic
+    assert torch.equal(cameras[[1, 3]].ortho_extent, torch.ones(2))
+    with pytest.raises(ValueError, match="ortho_extent must be > 0"):
+        look_at(0.0, 0.0, 3.0, 0.0, ortho_extent=0.0)
     for index, name in enumerate(CRM_VIEW_NAMES):
         right, up, position = (torch.tensor(axis, dtype=torch.float32) for axis in AXES[name])
         torch.testing.assert_close(c2w[index, :3, 0], right, atol=1e-6, rtol=0)
