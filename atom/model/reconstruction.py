@@ -393,7 +393,7 @@ class ReconstructionModel(nn.Module):
     def from_pretrained(
         cls, directory: str | os.PathLike[str], device: str | torch.device = "cpu"
     ) -> ReconstructionModel:
-        """Load a model written by :meth:`save_pretrained` (or :mod:`atom.convert_crm`), strictly.
+        """Load a model written by :meth:`save_pretrained` (or :mod:`atom.convert_crm`), strictly, in eval mode.
 
         Raises:
             FileNotFoundError: ``directory`` or one of its two files is missing.
