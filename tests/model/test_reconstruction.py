@@ -9,12 +9,15 @@ import numpy as np
 import pytest
 import torch
 
+from atom.model.heads import ColorHead, SDFDeformationHead, mlp
 from atom.model.reconstruction import (
     RECONSTRUCTION_PRESETS,
     ReconstructionConfig,
     ReconstructionModel,
     input_noise_coefficients,
 )
+from atom.render import crm_unet_input, make_rasterizer, render_crm_views
+from atom.toyworld.shapes import toy64
 
 TINY = ReconstructionConfig(
     tile_size=16,
@@ -265,3 +268,28 @@ def test_shape_and_config_errors():
         ReconstructionConfig.preset("huge")
     with pytest.raises(ValueError, match="must have one length"):
         dataclasses.replace(TINY, up_block_types=("UpBlock2D",))
+
+
+def test_toy_preset_reconstructs_from_rendered_views():
+    """The wiring a trainer uses: render six views + CCMs, tile them, run the toy-size model."""
+    model = ReconstructionModel("toy").eval()
+    size = model.config.tile_size
+    mesh = toy64()[33].ground_truth_mesh(32)  # a green torus
+    views = render_crm_views(mesh.vertices, mesh.faces, mesh.vertex_colors, size, make_rasterizer("torch"))
+    with torch.no_grad():
+        triplane = model(crm_unet_input(views.rgb[None], views.ccm[None]))
+    assert triplane.shape == (1, 3, model.config.triplane_channels, size, size)
+    points = torch.rand(1, 100, 3) * 2 - 1
+    torch.testing.assert_close(model.sdf(triplane, points), points.norm(dim=-1) - 0.5)  # untrained: the sphere
+
+
+def test_head_options_are_checked():
+    with pytest.raises(ValueError, match="unknown activation 'tanh'; accepted: silu, relu"):
+        mlp(4, 8, 1, 2, activation="tanh")
+    with pytest.raises(ValueError, match="unknown colour output 'linear'; accepted: sigmoid, affine"):
+        ColorHead(output="linear")
+    with pytest.raises(ValueError, match="max_fraction"):
+        SDFDeformationHead(max_fraction=0.0)
+    head = SDFDeformationHead(8, 16)
+    with pytest.raises(ValueError, match=r"points must be \[B, M, 3\]"):
+        head(torch.rand(1, 5, 8), torch.rand(1, 4, 3), 0.1)
