@@ -381,6 +381,16 @@ class ReconstructionModel(nn.Module):
         return meshes
 
     # ------------------------------------------------------------------------------------------- storage
+    def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
+        """Parameters by part, for per-part learning rates and freezing: keys "front_end" (UNet and learned
+        channels), "sdf" (SDF + deformation head), "color", "weights" (FlexiCubes weight head)."""
+        return {
+            "front_end": [*self.unet.parameters(), self.learned_plane],
+            "sdf": list(self.sdf_deformation_head.parameters()),
+            "color": list(self.color_head.parameters()),
+            "weights": list(self.weight_head.parameters()),
+        }
+
     def num_parameters(self) -> int:
         """Number of scalar parameters."""
         return sum(p.numel() for p in self.parameters())

@@ -1,5 +1,7 @@
 """CRM.pth conversion, on state dicts built here from the released key/shape list (random values)."""
 
+import contextlib
+import io
 import re
 from pathlib import Path
 
@@ -119,15 +121,26 @@ def test_corrupt_or_foreign_files_get_a_clear_error(tmp_path: Path, content, mat
         load_crm_state_dict(tmp_path / "missing.pth")
 
 
-def test_full_size_conversion_loads_strictly_and_runs_a_forward_pass(tmp_path: Path, capsys):
-    """The command on a full-size random checkpoint, then one CPU forward pass (about 15 s on one core)."""
+@pytest.fixture(scope="module")
+def full_size(tmp_path_factory):
+    """A full-size random CRM.pth converted by the command, loaded strictly, and one CPU forward pass
+    (about 15 s on one core): (model, CRM state dict, command output, triplane)."""
+    tmp_path = tmp_path_factory.mktemp("crm")
     state = crm_state(device="cpu")
     path = tmp_path / "CRM.pth"
     torch.save(state, path)
-    assert convert_crm.main([str(path), str(tmp_path / "crm")]) == 0
-    out = capsys.readouterr().out
-    assert "missing keys (0)" in out and "old attention names mapped: 48" in out
+    output = io.StringIO()
+    with contextlib.redirect_stdout(output):
+        assert convert_crm.main([str(path), str(tmp_path / "crm")]) == 0
     model = ReconstructionModel.from_pretrained(tmp_path / "crm")  # strict
+    with torch.no_grad():
+        triplane = model(torch.rand(1, 12, 256, 768), torch.Generator().manual_seed(0))
+    return model, state, output.getvalue(), triplane
+
+
+def test_full_size_conversion_loads_strictly(full_size):
+    model, state, output, _ = full_size
+    assert "missing keys (0)" in output and "old attention names mapped: 48" in output
     loaded = model.state_dict()
     torch.testing.assert_close(loaded["learned_plane"], state["unet2.learned_plane"], rtol=0, atol=0)
     torch.testing.assert_close(
@@ -137,12 +150,26 @@ def test_full_size_conversion_loads_strictly_and_runs_a_forward_pass(tmp_path: P
         atol=0,
     )
     torch.testing.assert_close(loaded["weight_head.net.2.bias"], state["weightMlp.2.bias"], rtol=0, atol=0)
-    del state
+    torch.testing.assert_close(loaded["sdf_deformation_head.net.4.weight"], state["sdfMlp.fc3.weight"], rtol=0, atol=0)
+
+
+def test_full_size_forward_gives_a_triplane_and_sdf_on_a_grid(full_size):
+    model, _, _, triplane = full_size
+    assert triplane.shape == (1, 3, 32, 256, 256) and torch.isfinite(triplane).all()
+    axis = torch.linspace(-1, 1, 9)
+    points = torch.stack(torch.meshgrid(axis, axis, axis, indexing="ij"), -1).reshape(1, -1, 3)
     with torch.no_grad():
-        triplane = model(torch.rand(1, 12, 256, 768), torch.Generator().manual_seed(0))
-        assert triplane.shape == (1, 3, 32, 256, 256)
-        axis = torch.linspace(-1, 1, 9)
-        points = torch.stack(torch.meshgrid(axis, axis, axis, indexing="ij"), -1).reshape(1, -1, 3)
         sdf, offsets = model.sdf_and_deformation(triplane, points)
     assert sdf.shape == (1, 729) and torch.isfinite(sdf).all() and torch.isfinite(offsets).all()
     assert offsets.abs().max() <= 0.25 * 2 / 80 + 1e-7
+
+
+def test_full_size_forward_gives_a_mesh(full_size):
+    pytest.importorskip(
+        "atom.geometry.flexicubes", reason="atom.geometry.flexicubes (the FlexiCubes branch) is not merged yet"
+    )
+    model, _, _, triplane = full_size
+    with torch.no_grad():
+        (mesh,) = model.extract_meshes(triplane, grid_resolution=24)
+    assert mesh.faces.shape[0] > 0 and torch.isfinite(mesh.vertices).all()
+    assert mesh.vertex_colors.min() >= 0 and mesh.vertex_colors.max() <= 1

@@ -209,6 +209,12 @@ def test_config_round_trip_and_presets():
     assert toy.tile_size == 64 and 32 <= toy.grid_resolution <= 40
 
 
+def test_parameter_groups_cover_every_parameter_once():
+    model = ReconstructionModel(TINY)
+    grouped = [id(p) for group in model.parameter_groups().values() for p in group]
+    assert sorted(grouped) == sorted(id(p) for p in model.parameters())
+
+
 def test_full_size_parameter_count_matches_crm():
     with torch.device("meta"):
         model = ReconstructionModel("crm")
