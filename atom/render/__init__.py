@@ -1,5 +1,4 @@
-"""Cameras (perspective; CRM's six orthographic views), rasterization, NeuS volume rendering, shading and
-CRM's CCMs and tile layout (torch only; optional nvdiffrast)."""
+"""Cameras, rasterization, NeuS volume rendering and shading (torch only; optional nvdiffrast)."""
 
 from atom.render.cameras import VIEW_LABELS, Cameras, look_at, sample_cameras, turntable
 from atom.render.ccm import CRM_BACKGROUND, ccm_shade, decode_ccm
