@@ -1,5 +1,4 @@
-"""Front ends (text-to-triplane; CRM's reconstruction UNet), triplane sampling, SDF/deformation/colour/FlexiCubes
-weight heads, the generator and the reconstruction model, save/load."""
+"""Text-to-triplane network, triplane sampling, SDF/deformation/colour heads and the generator."""
 
 from atom.model.generator import GeneratorConfig, TriplaneGenerator
 from atom.model.heads import ColorHead, DeformationHead, FlexiCubesWeightHead, SDFDeformationHead, SDFHead
