@@ -18,6 +18,11 @@ CRM's front camera sits on +Y; atom's azimuth 0 sits on +X (:mod:`atom.render.ca
 elevation and azimuth ``az_CRM + 90``, so the views are plain :class:`~atom.render.cameras.Cameras`, made
 orthographic with ``ortho_extent = 1``: each image spans exactly ``[-1, 1]`` of its two in-plane axes, edge to
 edge (pixel ``c`` of ``S`` is centred at ``-1 + (2 c + 1) / S``). The backgrounds are CRM's grey 127/255.
+
+Checked once (not in the tests: the data is not ours) against the CCMs of CRM's released training example
+(``train_examples/``, six 512-px views in this order): on every view the decoded coordinates along the image
+right and up axes of this table fit the pixel centres with slope 1.000-1.003 and offset below 0.006 (the 8-bit
+CCM step is 0.008), and the visible points lie on the camera's side.
 """
 
 from __future__ import annotations
