@@ -7,7 +7,9 @@ coordinates ``a = -1 + 2 c / (S - 1)``, ``b = -1 + 2 r / (S - 1)`` (``grid_sampl
 ``align_corners=True``; plane xy has ``(a, b) = (x, y)``, yz ``(y, z)``, zx ``(z, x)``). The views
 (:mod:`atom.render.crm_views`) span ``[-1, 1]`` edge to edge, so a point's tile pixel and its plane grid
 coordinate agree to within one texel (exactly at the centre; half a texel at the edges): CRM's own
-convention, kept for weight compatibility.
+convention, kept for weight compatibility. Checked once against the CCMs of CRM's released training example
+(512-px tiles): in all six tiles the decoded plane coordinates fit ``(a, b)`` with slope 1.002-1.005 and offset
+below 0.006 (the 8-bit CCM step is 0.008).
 
 =====  =====  ======  ==================================================================
 row    plane  view    turn (``in``: the view ``[S, S]``, ``out``: the tile)
