@@ -1,20 +1,35 @@
 """Text-to-triplane network, triplane sampling, SDF/deformation/colour heads and the generator."""
 
 from atom.model.generator import GeneratorConfig, TriplaneGenerator
-from atom.model.heads import ColorHead, DeformationHead, SDFHead
+from atom.model.heads import ColorHead, DeformationHead, FlexiCubesWeightHead, SDFDeformationHead, SDFHead
+from atom.model.reconstruction import (
+    RECONSTRUCTION_PRESETS,
+    GridFields,
+    ReconstructionConfig,
+    ReconstructionModel,
+    input_noise_coefficients,
+)
 from atom.model.text_to_triplane import TextToTriplane
-from atom.model.triplane import PLANE_AXES, sample_triplane
+from atom.model.triplane import CRM_PLANE_AXES, PLANE_AXES, sample_triplane
 from atom.model.triplane_conv import TriplaneConv, pooled_context
 
 __all__ = [
+    "CRM_PLANE_AXES",
     "PLANE_AXES",
+    "RECONSTRUCTION_PRESETS",
     "ColorHead",
     "DeformationHead",
+    "FlexiCubesWeightHead",
     "GeneratorConfig",
+    "GridFields",
+    "ReconstructionConfig",
+    "ReconstructionModel",
+    "SDFDeformationHead",
     "SDFHead",
     "TextToTriplane",
     "TriplaneConv",
     "TriplaneGenerator",
+    "input_noise_coefficients",
     "pooled_context",
     "sample_triplane",
 ]

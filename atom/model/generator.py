@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -20,17 +19,17 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
 from atom.model.heads import ColorHead, DeformationHead, SDFHead
+from atom.model.pretrained import (
+    load_pretrained_weights,
+    read_pretrained_config,
+    save_pretrained,
+)
 from atom.model.text_to_triplane import TextToTriplane
 from atom.model.triplane import check_triplane, sample_triplane
 from atom.render.field import FieldSamples
-
-CONFIG_NAME = "config.json"
-WEIGHTS_NAME = "model.safetensors"
 
 
 @dataclass(frozen=True)
@@ -194,13 +193,7 @@ class TriplaneGenerator(nn.Module):
 
     def save_pretrained(self, directory: str | os.PathLike[str]) -> Path:
         """Write ``config.json`` and ``model.safetensors`` into ``directory`` (created); returns it."""
-        path = Path(directory)
-        path.mkdir(parents=True, exist_ok=True)
-        state = {name: tensor.detach().contiguous() for name, tensor in self.state_dict().items()}
-        save_file(state, path / WEIGHTS_NAME, metadata={"format": "pt"})
-        config = {"_class_name": type(self).__name__, **dataclasses.asdict(self.config)}
-        (path / CONFIG_NAME).write_text(json.dumps(config, indent=2) + "\n")
-        return path
+        return save_pretrained(self, self.config, directory)
 
     @classmethod
     def from_pretrained(
@@ -213,31 +206,6 @@ class TriplaneGenerator(nn.Module):
             ValueError: the config is not valid JSON for a :class:`TriplaneGenerator`, the weights file is
                 corrupt, or the weights do not match the config.
         """
-        path = Path(directory)
-        if not path.is_dir():
-            raise FileNotFoundError(f"pretrained generator directory not found: {path}")
-        config_path, weights_path = path / CONFIG_NAME, path / WEIGHTS_NAME
-        for required in (config_path, weights_path):
-            if not required.is_file():
-                raise FileNotFoundError(f"pretrained generator file not found: {required}")
-        try:
-            values = json.loads(config_path.read_text())
-        except json.JSONDecodeError as error:
-            raise ValueError(f"{config_path} is not valid JSON: {error}") from error
-        if not isinstance(values, dict):
-            raise ValueError(f"{config_path} must hold a JSON object, got {type(values).__name__}")
-        class_name = values.pop("_class_name", cls.__name__)
-        if class_name != cls.__name__:
-            raise ValueError(f"{config_path} describes a {class_name!r}, not a {cls.__name__!r}")
-        model = cls(GeneratorConfig.from_dict(values))
-        try:
-            state = load_file(weights_path, device=str(device))
-        except SafetensorError as error:
-            raise ValueError(
-                f"cannot read weights {weights_path} (corrupt or not safetensors): {error}"
-            ) from error
-        try:
-            model.load_state_dict(state, strict=True)
-        except RuntimeError as error:
-            raise ValueError(f"weights {weights_path} do not match config {config_path}: {error}") from error
+        model = cls(GeneratorConfig.from_dict(read_pretrained_config(directory, cls.__name__, "generator")))
+        load_pretrained_weights(model, directory, device)
         return model.to(device)

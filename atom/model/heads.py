@@ -10,18 +10,30 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+ACTIVATIONS: dict[str, type[nn.Module]] = {"silu": nn.SiLU, "relu": nn.ReLU}
+COLOR_OUTPUTS = ("sigmoid", "affine")
 
-def mlp(in_channels: int, hidden: int, layers: int, out_channels: int) -> nn.Sequential:
-    """``layers`` hidden ``Linear + SiLU`` layers of width ``hidden``, then a ``Linear`` to ``out_channels``.
 
-    SiLU rather than ReLU keeps the fields smooth, which finite-difference normals like.
+def _activation(name: str) -> type[nn.Module]:
+    if name not in ACTIVATIONS:
+        raise ValueError(f"unknown activation {name!r}; accepted: {', '.join(ACTIVATIONS)}")
+    return ACTIVATIONS[name]
+
+
+def mlp(in_channels: int, hidden: int, layers: int, out_channels: int, activation: str = "silu") -> nn.Sequential:
+    """``layers`` hidden ``Linear + activation`` layers of width ``hidden``, then a ``Linear`` to
+    ``out_channels``; the linear layers sit at the even indices ``0, 2, ..., 2 * layers``.
+
+    SiLU (the default) rather than ReLU keeps the fields smooth, which finite-difference normals like; CRM's
+    released heads use ReLU (``activation="relu"``).
     """
     if layers < 0 or hidden < 1:
         raise ValueError(f"layers must be >= 0 and hidden >= 1, got layers={layers}, hidden={hidden}")
+    make_activation = _activation(activation)
     modules: list[nn.Module] = []
     width = in_channels
     for _ in range(layers):
-        modules += [nn.Linear(width, hidden), nn.SiLU()]
+        modules += [nn.Linear(width, hidden), make_activation()]
         width = hidden
     modules.append(nn.Linear(width, out_channels))
     return nn.Sequential(*modules)
@@ -93,14 +105,103 @@ class DeformationHead(nn.Module):
 
 
 class ColorHead(nn.Module):
-    """Albedo ``rgb = sigmoid(mlp(feature))`` in ``[0, 1]``."""
+    """Albedo ``rgb = sigmoid(mlp(feature))`` in ``[0, 1]``, or with ``output="affine"`` CRM's
+    ``rgb = (mlp(feature) + 1) / 2`` (its network predicts colour in ``[-1, 1]``), clamped to ``[0, 1]``
+    outside training only (a clamp would stop the gradient of a colour loss beyond the range)."""
 
-    def __init__(self, in_channels: int = 32, hidden: int = 64, layers: int = 2) -> None:
+    def __init__(
+        self,
+        in_channels: int = 32,
+        hidden: int = 64,
+        layers: int = 2,
+        activation: str = "silu",
+        output: str = "sigmoid",
+    ) -> None:
         super().__init__()
+        if output not in COLOR_OUTPUTS:
+            raise ValueError(f"unknown colour output {output!r}; accepted: {', '.join(COLOR_OUTPUTS)}")
         self.in_channels = in_channels
-        self.net = mlp(in_channels, hidden, layers, 3)
+        self.output = output
+        self.net = mlp(in_channels, hidden, layers, 3, activation)
 
     def forward(self, features: Tensor) -> Tensor:
-        """features ``[B, M, C]`` -> rgb ``[B, M, 3]`` in ``[0, 1]``."""
+        """features ``[B, M, C]`` -> rgb ``[B, M, 3]`` (in ``[0, 1]``; see the class docstring)."""
         _check_features(features, self.in_channels)
-        return self.net(features).sigmoid()
+        raw = self.net(features)
+        if self.output == "sigmoid":
+            return raw.sigmoid()
+        rgb = (raw + 1.0) * 0.5
+        return rgb if self.training else rgb.clamp(0.0, 1.0)
+
+
+class SDFDeformationHead(nn.Module):
+    """CRM's joint head: one MLP ``feature -> 4`` gives the signed distance and the grid-vertex offset.
+
+    CRM's field is ``f = mlp_0 + sphere_radius - |x|``, POSITIVE inside; atom's convention (negative inside)
+    is applied here, at the boundary: ``sdf = -f = |x| - sphere_radius - mlp_0``, so released weights load
+    unchanged. The offset is ``max_fraction * cell_size * tanh(mlp_{1:4})`` (CRM: ``tanh / 160`` at grid
+    80, i.e. a quarter of its cell ``2 / 80``). With ``zero_init`` the last layer starts at zero: the field is
+    then exactly the sphere of ``sphere_radius`` and the grid undeformed.
+    """
+
+    def __init__(
+        self,
+        in_channels: int = 32,
+        hidden: int = 512,
+        layers: int = 2,
+        activation: str = "relu",
+        sphere_radius: float = 0.5,
+        max_fraction: float = 0.25,
+        zero_init: bool = True,
+    ) -> None:
+        super().__init__()
+        if sphere_radius <= 0:
+            raise ValueError(f"sphere_radius must be > 0, got {sphere_radius}")
+        if not 0 < max_fraction <= 0.5:
+            raise ValueError(f"max_fraction must be in (0, 0.5], got {max_fraction}")
+        self.in_channels = in_channels
+        self.sphere_radius = sphere_radius
+        self.max_fraction = max_fraction
+        self.net = mlp(in_channels, hidden, layers, 4, activation)
+        if zero_init:
+            _zero_last_layer(self.net)
+
+    def forward(self, features: Tensor, points: Tensor, cell_size: float) -> tuple[Tensor, Tensor]:
+        """features ``[B, M, C]``, points ``[B, M, 3]`` (world units), cell_size (the grid's edge length)
+        -> sdf ``[B, M]`` (negative inside) and offsets ``[B, M, 3]`` (world units)."""
+        _check_features(features, self.in_channels)
+        if points.shape != (*features.shape[:2], 3):
+            raise ValueError(
+                f"points must be [B, M, 3] = {[*features.shape[:2], 3]}, got {list(points.shape)}"
+            )
+        if cell_size <= 0:
+            raise ValueError(f"cell_size must be > 0, got {cell_size}")
+        out = self.net(features)
+        sdf = points.norm(dim=-1) - self.sphere_radius - out[..., 0]
+        return sdf, self.max_fraction * cell_size * out[..., 1:].tanh()
+
+
+class FlexiCubesWeightHead(nn.Module):
+    """Raw FlexiCubes weights of each cube from its 8 corner features (CRM's weight MLP).
+
+    ``weights = scale * mlp(concat(corner features))``, ``[..., 21]`` = 12 edge (beta), 8 corner (alpha) and
+    1 cube (gamma) raw weights, normalised by :func:`atom.geometry.flexicubes.flexicubes`. Corners come in
+    FlexiCubes' order (corner k at offset ``(k & 1, (k >> 1) & 1, (k >> 2) & 1)``). CRM: one hidden layer of
+    512 (SiLU), ``scale = 0.1``.
+    """
+
+    def __init__(
+        self, in_channels: int = 32, hidden: int = 512, layers: int = 1, scale: float = 0.1
+    ) -> None:
+        super().__init__()
+        self.in_channels = in_channels
+        self.scale = scale
+        self.net = mlp(8 * in_channels, hidden, layers, 21, "silu")
+
+    def forward(self, corner_features: Tensor) -> Tensor:
+        """corner_features ``[B, N, 8, C]`` -> raw weights ``[B, N, 21]``."""
+        if corner_features.dim() != 4 or corner_features.shape[2:] != (8, self.in_channels):
+            raise ValueError(
+                f"corner_features must be [B, N, 8, {self.in_channels}], got {list(corner_features.shape)}"
+            )
+        return self.scale * self.net(corner_features.flatten(2))

@@ -14,9 +14,22 @@ index   plane  grid_sample (u, v)         memory layout
 
 Texel centres follow ``align_corners=False``: the ``R`` texels of an axis tile ``[-bound, bound]``
 evenly, so texel ``i`` is centred at ``-bound + (2 * i + 1) * bound / R``.
+
+CRM's reconstruction model (:mod:`atom.model.reconstruction`) uses the other layout below,
+:data:`CRM_PLANE_AXES`, with ``align_corners=True`` (texel ``i`` centred at ``-bound + 2 * i * bound / (R - 1)``):
+
+======  =====  =========================  ==============
+index   plane  grid_sample (u, v)         memory layout
+======  =====  =========================  ==============
+0       xy     (x, y)                     ``[C, y, x]``
+1       yz     (y, z)                     ``[C, z, y]``
+2       zx     (z, x)                     ``[C, x, z]``
+======  =====  =========================  ==============
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -24,6 +37,8 @@ from torch import Tensor
 
 # Which world axes (x=0, y=1, z=2) give the (u, v) grid coordinates of planes 0, 1, 2.
 PLANE_AXES: tuple[tuple[int, int], ...] = ((0, 1), (0, 2), (1, 2))
+# CRM's planes xy, yz, zx (its tile columns), read at (x, y), (y, z), (z, x).
+CRM_PLANE_AXES: tuple[tuple[int, int], ...] = ((0, 1), (1, 2), (2, 0))
 
 
 def check_triplane(triplane: Tensor) -> None:
@@ -32,7 +47,13 @@ def check_triplane(triplane: Tensor) -> None:
         raise ValueError(f"triplane must be [B, 3, C, R, R], got {list(triplane.shape)}")
 
 
-def sample_triplane(triplane: Tensor, points: Tensor, bound: float = 1.0) -> Tensor:
+def sample_triplane(
+    triplane: Tensor,
+    points: Tensor,
+    bound: float = 1.0,
+    plane_axes: Sequence[tuple[int, int]] = PLANE_AXES,
+    align_corners: bool = False,
+) -> Tensor:
     """Bilinearly sample the three planes at ``points`` and sum the three feature vectors.
 
     Summing (rather than concatenating) keeps the feature size ``C`` independent of the number of
@@ -43,9 +64,12 @@ def sample_triplane(triplane: Tensor, points: Tensor, bound: float = 1.0) -> Ten
         points: ``[B, M, 3]`` world coordinates (same units as ``bound``). Points outside
             ``[-bound, bound]^3`` are clamped onto the cube, so they read the border texels.
         bound: half the edge length of the cube the triplane covers.
+        plane_axes: the world axes giving each plane's ``(u, v)``: :data:`PLANE_AXES` (atom) or
+            :data:`CRM_PLANE_AXES`.
+        align_corners: ``grid_sample``'s texel convention (False: atom; True: CRM).
 
     Returns:
-        ``[B, M, C]`` features, ``feature(p) = xy(p) + xz(p) + yz(p)``.
+        ``[B, M, C]`` features, the sum of the three planes' bilinear samples (``xy(p) + xz(p) + yz(p)``).
     """
     check_triplane(triplane)
     if points.dim() != 3 or points.shape[-1] != 3:
@@ -54,16 +78,18 @@ def sample_triplane(triplane: Tensor, points: Tensor, bound: float = 1.0) -> Ten
         raise ValueError(f"points batch {points.shape[0]} does not match triplane batch {triplane.shape[0]}")
     if bound <= 0:
         raise ValueError(f"bound must be > 0, got {bound}")
+    if len(plane_axes) != 3 or any(len(axes) != 2 or not set(axes) <= {0, 1, 2} for axes in plane_axes):
+        raise ValueError(f"plane_axes must be three (u, v) pairs of axes 0, 1, 2, got {plane_axes}")
     batch, _, channels, res, _ = triplane.shape
     num_points = points.shape[1]
     normalized = (points / bound).clamp(-1.0, 1.0).to(triplane.dtype)
     # [B, 3, M, 2]: the (u, v) coordinates of every point on every plane.
-    grid = torch.stack([normalized[..., list(axes)] for axes in PLANE_AXES], dim=1)
+    grid = torch.stack([normalized[..., list(axes)] for axes in plane_axes], dim=1)
     sampled = F.grid_sample(
         triplane.reshape(batch * 3, channels, res, res),
         grid.reshape(batch * 3, num_points, 1, 2),
         mode="bilinear",
         padding_mode="border",
-        align_corners=False,
+        align_corners=align_corners,
     )  # [B * 3, C, M, 1]
     return sampled.reshape(batch, 3, channels, num_points).sum(dim=1).transpose(1, 2)

@@ -1,6 +1,9 @@
 """Cameras, rasterization, NeuS volume rendering and shading (torch only; optional nvdiffrast)."""
 
 from atom.render.cameras import VIEW_LABELS, Cameras, look_at, sample_cameras, turntable
+from atom.render.ccm import CRM_BACKGROUND, ccm_shade, decode_ccm
+from atom.render.crm_tiles import crm_unet_input, tile_views, untile_views
+from atom.render.crm_views import CRM_VIEW_NAMES, CRMViews, crm_cameras, render_crm_views
 from atom.render.field import FieldSamples, SDFField, SphereField
 from atom.render.fragments import Fragments, Rasterizer
 from atom.render.mesh_renderer import MeshRenderOutput, composite, render_mesh, vertex_normals
@@ -12,6 +15,9 @@ from atom.render.torch_rasterizer import TorchRasterizer
 
 __all__ = [
     "BACKENDS",
+    "CRM_BACKGROUND",
+    "CRM_VIEW_NAMES",
+    "CRMViews",
     "SHADING_MODES",
     "VIEW_LABELS",
     "Cameras",
@@ -24,15 +30,22 @@ __all__ = [
     "SDFField",
     "SphereField",
     "TorchRasterizer",
+    "ccm_shade",
     "composite",
+    "crm_cameras",
+    "crm_unet_input",
+    "decode_ccm",
     "look_at",
     "make_rasterizer",
     "nvdiffrast_available",
     "random_light_directions",
     "ray_box_intersection",
+    "render_crm_views",
     "render_mesh",
     "sample_cameras",
     "shade",
+    "tile_views",
     "turntable",
+    "untile_views",
     "vertex_normals",
 ]

@@ -6,6 +6,11 @@ the origin. Azimuth 0 is on +X and sees the object's front. Camera axes follow O
 down its -Z axis, +X is image right, +Y is image up. Images have row 0 at the top; pixel ``(row, col)``
 has its centre at NDC ``(x, y) = (2 (col + 0.5) / W - 1, 1 - 2 (row + 0.5) / H)``, so a point projected
 with :meth:`Cameras.world_to_clip` and the ray from :meth:`Cameras.rays` meet at the same pixel.
+
+Orthographic cameras are the same type with ``ortho_extent`` set (half the image height in world units):
+the position and axes are as above, the projection is ``ndc = (x_cam / (extent * aspect), y_cam / extent)``
+with clip ``w = 1``, and every ray of a camera is parallel to its view axis (CRM's six views use them:
+:mod:`atom.render.crm_views`).
 """
 
 from __future__ import annotations
@@ -27,13 +32,17 @@ class Cameras:
         elevation: [B] degrees above the XY plane.
         azimuth: [B] degrees around +Z, 0 = front (+X).
         distance: [B] world units from the origin.
-        fov: [B] vertical field of view, degrees.
+        fov: [B] vertical field of view, degrees (unused by orthographic cameras).
+        ortho_extent: None for perspective cameras; for orthographic ones [B] half the image height in world
+            units (the image spans ``[-extent * aspect, extent * aspect] x [-extent, extent]`` of the camera's
+            right and up axes, edge to edge).
     """
 
     elevation: Tensor
     azimuth: Tensor
     distance: Tensor
     fov: Tensor
+    ortho_extent: Tensor | None = None
 
     def __post_init__(self) -> None:
         fields = {
@@ -42,6 +51,8 @@ class Cameras:
             "distance": self.distance,
             "fov": self.fov,
         }
+        if self.ortho_extent is not None:
+            fields["ortho_extent"] = self.ortho_extent
         shapes = {name: tuple(value.shape) for name, value in fields.items()}
         if any(len(shape) != 1 for shape in shapes.values()) or len(set(shapes.values())) != 1:
             raise ValueError(f"camera fields must be 1-D tensors of one length [B], got {shapes}")
@@ -53,6 +64,13 @@ class Cameras:
                 f"camera fields must be float tensors, got "
                 f"{ {name: value.dtype for name, value in fields.items()} }"
             )
+        if self.ortho_extent is not None and not bool((self.ortho_extent > 0).all()):
+            raise ValueError(f"ortho_extent must be > 0, got {self.ortho_extent.tolist()}")
+
+    @property
+    def orthographic(self) -> bool:
+        """True for orthographic cameras (``ortho_extent`` set)."""
+        return self.ortho_extent is not None
 
     def __len__(self) -> int:
         return self.elevation.shape[0]
@@ -63,14 +81,19 @@ class Cameras:
 
     def to(self, device: torch.device | str) -> Cameras:
         return Cameras(
-            self.elevation.to(device), self.azimuth.to(device), self.distance.to(device), self.fov.to(device)
+            self.elevation.to(device),
+            self.azimuth.to(device),
+            self.distance.to(device),
+            self.fov.to(device),
+            None if self.ortho_extent is None else self.ortho_extent.to(device),
         )
 
     def __getitem__(self, index: int | slice | Sequence[int] | Tensor) -> Cameras:
         """Select cameras; an int keeps the batch dimension (gives a batch of one)."""
         if isinstance(index, int):
             index = [index]
-        return Cameras(self.elevation[index], self.azimuth[index], self.distance[index], self.fov[index])
+        extent = None if self.ortho_extent is None else self.ortho_extent[index]
+        return Cameras(self.elevation[index], self.azimuth[index], self.distance[index], self.fov[index], extent)
 
     def position(self) -> Tensor:
         """Camera centres in world coordinates, [B, 3]."""
@@ -113,11 +136,21 @@ class Cameras:
         return matrix
 
     def projection(self, near: float = 0.1, far: float = 10.0, aspect: float = 1.0) -> Tensor:
-        """OpenGL perspective matrices, [B, 4, 4]; ``aspect`` = width / height (1 for square images)."""
+        """OpenGL perspective (or, for orthographic cameras, orthographic) matrices, [B, 4, 4];
+        ``aspect`` = width / height (1 for square images)."""
         if not 0.0 < near < far:
             raise ValueError(f"need 0 < near < far, got near={near}, far={far}")
         if aspect <= 0.0:
             raise ValueError(f"aspect must be > 0, got {aspect}")
+        if self.ortho_extent is not None:
+            extent = self.ortho_extent
+            matrix = torch.zeros(len(self), 4, 4, dtype=extent.dtype, device=extent.device)
+            matrix[:, 0, 0] = 1.0 / (extent * aspect)
+            matrix[:, 1, 1] = 1.0 / extent
+            matrix[:, 2, 2] = -2.0 / (far - near)
+            matrix[:, 2, 3] = -(far + near) / (far - near)
+            matrix[:, 3, 3] = 1.0
+            return matrix
         focal = 1.0 / torch.tan(torch.deg2rad(self.fov) / 2)
         matrix = torch.zeros(len(self), 4, 4, dtype=focal.dtype, device=focal.device)
         matrix[:, 0, 0] = focal / aspect
@@ -135,7 +168,8 @@ class Cameras:
         """Rays through pixel centres, row-major with row 0 at the top of the image.
 
         Returns:
-            origins [B, H*W, 3] (the camera centre, repeated) and unit directions [B, H*W, 3], world space.
+            origins [B, H*W, 3] (the camera centre, repeated; for orthographic cameras the pixel centre on
+            the plane through the camera centre) and unit directions [B, H*W, 3], world space.
             The horizontal field of view follows from the vertical ``fov`` and the aspect ``width / height``.
         """
         if height <= 0 or width <= 0:
@@ -146,6 +180,8 @@ class Cameras:
         rows = 1.0 - (torch.arange(height, dtype=dtype, device=device) + 0.5) * (2.0 / height)
         ndc_y, ndc_x = torch.meshgrid(rows, cols, indexing="ij")
         aspect = width / height
+        if self.ortho_extent is not None:
+            return self._orthographic_rays(ndc_x.reshape(1, -1, 1), ndc_y.reshape(1, -1, 1), aspect)
         camera_dirs = torch.stack(
             [
                 ndc_x.reshape(1, -1) * (tan_half[:, None] * aspect),
@@ -158,6 +194,14 @@ class Cameras:
         directions = torch.nn.functional.normalize(camera_dirs @ c2w[:, :3, :3].transpose(1, 2), dim=-1)
         origins = c2w[:, None, :3, 3].expand(-1, height * width, -1)
         return origins, directions
+
+    def _orthographic_rays(self, ndc_x: Tensor, ndc_y: Tensor, aspect: float) -> tuple[Tensor, Tensor]:
+        """Parallel rays of orthographic cameras through NDC points ``ndc_x, ndc_y`` [1, N, 1]."""
+        c2w = self.camera_to_world()
+        right, up, backward, position = (c2w[:, None, :3, column] for column in range(4))  # [B, 1, 3] each
+        extent = self.ortho_extent[:, None, None]
+        origins = position + ndc_x * (extent * aspect) * right + ndc_y * extent * up
+        return origins, (-backward).expand_as(origins)
 
     def view_labels(
         self, front_threshold: float = 45.0, back_threshold: float = 45.0, overhead_threshold: float = 60.0
@@ -183,10 +227,16 @@ class Cameras:
 
 
 def look_at(
-    elevation: float | Tensor, azimuth: float | Tensor, distance: float | Tensor, fov: float | Tensor
+    elevation: float | Tensor,
+    azimuth: float | Tensor,
+    distance: float | Tensor,
+    fov: float | Tensor,
+    ortho_extent: float | Tensor | None = None,
 ) -> Cameras:
-    """Cameras from floats or tensors, broadcast to a common [B] (a float gives B = 1)."""
-    values = [torch.as_tensor(value) for value in (elevation, azimuth, distance, fov)]
+    """Cameras from floats or tensors, broadcast to a common [B] (a float gives B = 1); orthographic when
+    ``ortho_extent`` (half the image height, world units) is given."""
+    given = (elevation, azimuth, distance, fov) + (() if ortho_extent is None else (ortho_extent,))
+    values = [torch.as_tensor(value) for value in given]
     devices = {value.device for value in values if value.device.type != "cpu"}
     device = devices.pop() if devices else torch.device("cpu")
     dtype = next((value.dtype for value in values if value.is_floating_point()), torch.float32)
@@ -195,7 +245,9 @@ def look_at(
         values = torch.broadcast_tensors(*values)
     except RuntimeError as error:
         shapes = [tuple(value.shape) for value in values]
-        raise ValueError(f"elevation, azimuth, distance, fov must broadcast to [B], got {shapes}") from error
+        raise ValueError(
+            f"elevation, azimuth, distance, fov (, ortho_extent) must broadcast to [B], got {shapes}"
+        ) from error
     return Cameras(*(value.contiguous() for value in values))
 
 

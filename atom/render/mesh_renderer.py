@@ -12,6 +12,7 @@ for clean edges, composite with ``hard_mask`` and pass the image through :meth:`
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import torch
@@ -119,6 +120,8 @@ def render_mesh(
         return _empty_output(batch, vertices, faces, clip, resolution, attributes)
 
     fragments = rasterizer.rasterize(clip, faces, (resolution, resolution))
+    if cameras.orthographic:  # clip w is 1: take the view depth from the camera-space z instead
+        fragments = _with_view_depth(fragments, vertices, faces, cameras, rasterizer)
     covered = fragments.mask[..., None]
     mask = rasterizer.antialias(covered.to(vertices.dtype), fragments, clip, faces)
     # One interpolation pass for everything per-vertex: the gathers dominate its cost.
@@ -171,6 +174,21 @@ def _batched(values: Tensor, batch: int, name: str, channels: int) -> Tensor:
             f"(one per camera), got {list(values.shape)}"
         )
     return values
+
+
+def _with_view_depth(
+    fragments: Fragments, vertices: Tensor, faces: Tensor, cameras: Cameras, rasterizer: Rasterizer
+) -> Fragments:
+    """``fragments`` with ``depth`` = interpolated distance along the view axis (+inf on background).
+
+    Perspective clip ``w`` is that distance already; orthographic clip ``w`` is 1, so the depth that the
+    antialiasing compares and that :func:`render_mesh` returns comes from the camera-space z here.
+    """
+    view = cameras.world_to_camera().to(device=vertices.device, dtype=vertices.dtype)  # [B, 4, 4]
+    view_depth = -(vertices @ view[:, 2:3, :3].transpose(1, 2) + view[:, None, 2:3, 3])  # [B, V, 1]
+    depth = rasterizer.interpolate(view_depth, fragments, faces)[..., 0]
+    depth = torch.where(fragments.mask, depth, torch.full_like(depth, float("inf")))
+    return dataclasses.replace(fragments, depth=depth)
 
 
 def _image(values: Tensor) -> Tensor:

@@ -1,0 +1,82 @@
+"""``save_pretrained`` / ``from_pretrained`` for the model's networks (diffusers style).
+
+A pretrained folder holds ``config.json`` (the config dataclass's fields plus ``_class_name``) and
+``model.safetensors`` (the full state dict). Loading is strict: every weight must match the config.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import Tensor, nn
+
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.safetensors"
+
+
+def save_pretrained(model: nn.Module, config: Any, directory: str | os.PathLike[str]) -> Path:
+    """Write ``config.json`` (dataclass ``config`` + the model's class name) and ``model.safetensors`` into
+    ``directory`` (created); returns it."""
+    path = Path(directory)
+    path.mkdir(parents=True, exist_ok=True)
+    state = {name: tensor.detach().contiguous() for name, tensor in model.state_dict().items()}
+    save_file(state, path / WEIGHTS_NAME, metadata={"format": "pt"})
+    values = {"_class_name": type(model).__name__, **dataclasses.asdict(config)}
+    (path / CONFIG_NAME).write_text(json.dumps(values, indent=2) + "\n")
+    return path
+
+
+def read_pretrained_config(directory: str | os.PathLike[str], class_name: str, what: str) -> dict[str, Any]:
+    """The config fields stored in ``directory`` for a model of class ``class_name``.
+
+    Raises:
+        FileNotFoundError: ``directory`` or one of its two files is missing (``what`` names the model).
+        ValueError: the config is not a JSON object, or describes another class.
+    """
+    path = Path(directory)
+    if not path.is_dir():
+        raise FileNotFoundError(f"pretrained {what} directory not found: {path}")
+    config_path = path / CONFIG_NAME
+    for required in (config_path, path / WEIGHTS_NAME):
+        if not required.is_file():
+            raise FileNotFoundError(f"pretrained {what} file not found: {required}")
+    try:
+        values = json.loads(config_path.read_text())
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{config_path} is not valid JSON: {error}") from error
+    if not isinstance(values, dict):
+        raise ValueError(f"{config_path} must hold a JSON object, got {type(values).__name__}")
+    stored = values.pop("_class_name", class_name)
+    if stored != class_name:
+        raise ValueError(f"{config_path} describes a {stored!r}, not a {class_name!r}")
+    return values
+
+
+def load_pretrained_weights(
+    model: nn.Module, directory: str | os.PathLike[str], device: str | torch.device, assign: bool = False
+) -> None:
+    """Load ``directory``'s ``model.safetensors`` into ``model`` strictly; ``assign`` puts the loaded tensors in
+    place of the parameters (for a model built on the "meta" device: no initialisation, no copy).
+
+    Raises:
+        ValueError: the file is corrupt or not safetensors, or its tensors do not match the model's config.
+    """
+    path = Path(directory)
+    weights_path = path / WEIGHTS_NAME
+    try:
+        state: dict[str, Tensor] = load_file(weights_path, device=str(device))
+    except SafetensorError as error:
+        raise ValueError(f"cannot read weights {weights_path} (corrupt or not safetensors): {error}") from error
+    try:
+        model.load_state_dict(state, strict=True, assign=assign)
+    except RuntimeError as error:
+        raise ValueError(
+            f"weights {weights_path} do not match config {path / CONFIG_NAME}: {error}"
+        ) from error
