@@ -114,7 +114,7 @@ def test_cache_config_takes_the_training_presets_and_rejects_bad_values() -> Non
         _cache_config("text.dtype=float61")
     assert "Invalid value 'float61', expected one of [float32, float16, bfloat16]" in str(info.value.__cause__)
     with pytest.raises(Exception) as info:
-        _cache_config("+batchsize=8")
+        _cache_config("batchsize=8")
     assert "Key 'batchsize' not in 'TextCacheConfig'" in str(info.value.__cause__)
 
 
