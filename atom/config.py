@@ -376,7 +376,7 @@ def asset_path(name: str) -> str:
 
 
 def register_configs() -> None:
-    """Make the schema known to Hydra (``conf/train.yaml`` lists ``train_schema`` first) and the resolver."""
+    """Make the schema known to Hydra (``atom/conf/train.yaml`` lists ``train_schema`` first) and the resolver."""
     store = ConfigStore.instance()
     store.store(name="train_schema", node=TrainConfig)
     store.store(name="evaluate_schema", node=EvaluateConfig)
