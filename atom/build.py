@@ -1,26 +1,25 @@
-"""Build the rooms' objects from the typed config (``atom.config``): one explicit mapping per enum."""
+"""Build the rooms' objects from the typed config (``atom.config``): one explicit mapping per enum.
+
+Every function takes the schema's dataclass (``OmegaConf.to_object`` of the composed config; a ``DictConfig``
+node of the same schema reads the same) and hands each room its own argument types: enum members become the
+room's strings here, and nowhere else.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 
 import torch
-from omegaconf import OmegaConf
 
-from atom.config import (
-    GuidanceConfig,
-    GuidanceKind,
-    ModelConfig,
-    PromptsConfig,
-    PromptSource,
-    TextConfig,
-    TextEncoderKind,
-)
+from atom.config import GuidanceConfig, GuidanceKind, ModelConfig, PromptsConfig, PromptSource
 from atom.guidance import LatentSDS, PixelSDS, ScoreDistillation
 from atom.model import GeneratorConfig, TriplaneGenerator
 from atom.prompts import PromptSet
-from atom.text import CLIPTextEncoder, MiniLMTextEncoder, T5TextEncoder, TextEncoder
+from atom.text.from_config import build_text_encoder
+
+__all__ = ["build_generator", "build_guidance", "build_prompt_set", "build_text_encoder", "resolve_device"]
 
 logger = logging.getLogger(__name__)
 
@@ -37,53 +36,39 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
-def _plain(cfg) -> dict:
-    return OmegaConf.to_container(cfg, resolve=True, enum_to_str=True) if OmegaConf.is_config(cfg) else dict(cfg)
-
-
-def build_text_encoder(cfg: TextConfig, device: torch.device) -> TextEncoder:
-    kind = TextEncoderKind(cfg.kind.value if hasattr(cfg.kind, "value") else cfg.kind)
-    if kind is TextEncoderKind.minilm:
-        return MiniLMTextEncoder(path=cfg.path, max_length=cfg.max_length, device=str(device))
-    common = dict(max_length=cfg.max_length, dtype=cfg.dtype, device=str(device))
-    for key in ("path", "subfolder", "tokenizer_subfolder"):
-        if getattr(cfg, key) is not None:
-            common[key] = getattr(cfg, key)
-    if kind is TextEncoderKind.t5:
-        return T5TextEncoder(load_in_8bit=cfg.load_in_8bit, **common)
-    return CLIPTextEncoder(**common)
-
-
 def build_generator(cfg: ModelConfig) -> TriplaneGenerator:
-    return TriplaneGenerator(GeneratorConfig(**_plain(cfg)))
+    sizes = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(ModelConfig)}
+    return TriplaneGenerator(GeneratorConfig(**sizes))
 
 
 def build_guidance(cfg: GuidanceConfig, device: torch.device) -> ScoreDistillation:
-    kind = GuidanceKind(cfg.kind.value if hasattr(cfg.kind, "value") else cfg.kind)
+    """``PixelSDS`` or ``LatentSDS`` with every ``ScoreDistillation`` argument taken from ``cfg``."""
     kwargs = dict(
-        path=cfg.path, guidance_scale=cfg.guidance_scale, resolution=cfg.resolution, weighting=cfg.weighting,
-        t_min=cfg.t_min, t_max=cfg.t_max, anneal=cfg.anneal, final_t_max=cfg.final_t_max, dtype=cfg.dtype,
-        channels_last=cfg.channels_last, attention_slicing=cfg.attention_slicing, grad_clip=cfg.grad_clip,
+        path=cfg.path, guidance_scale=cfg.guidance_scale, resolution=cfg.resolution, weighting=cfg.weighting.value,
+        t_min=cfg.t_min, t_max=cfg.t_max, anneal=cfg.anneal.value, final_t_max=cfg.final_t_max,
+        anneal_start=cfg.anneal_start, anneal_end=cfg.anneal_end, dtype=cfg.dtype.value, variant=cfg.variant,
+        channels_last=cfg.channels_last, attention_slicing=cfg.attention_slicing, xformers=cfg.xformers,
+        grad_clip=cfg.grad_clip, use_attention_mask=cfg.use_attention_mask,
     )
-    guidance = PixelSDS(**kwargs) if kind is GuidanceKind.pixel else LatentSDS(**kwargs)
+    guidance = PixelSDS(**kwargs) if cfg.kind is GuidanceKind.pixel else LatentSDS(**kwargs)
     return guidance.to(device)
 
 
 def build_prompt_set(cfg: PromptsConfig) -> PromptSet:
-    source = PromptSource(cfg.source.value if hasattr(cfg.source, "value") else cfg.source)
-    if source is PromptSource.toy64:
+    if cfg.source is PromptSource.toy64:
         from atom.toyworld.shapes import toy64, toy64_split
 
         train, test = toy64_split()
         return PromptSet([obj.prompt for obj in toy64()], list(train), list(test), name="toy64")
-    if source is PromptSource.file:
+    if cfg.source is PromptSource.file:
         if not cfg.file:
             raise ValueError("prompts.source=file needs prompts.file=/path/to/prompts.txt (one prompt per line)")
         return PromptSet.from_file(Path(cfg.file).expanduser())
-    if source is PromptSource.grid:
+    if cfg.source is PromptSource.grid:
         if not cfg.template or not cfg.slots:
             raise ValueError("prompts.source=grid needs prompts.template and prompts.slots")
-        return PromptSet.from_grid(cfg.template, {k: list(v) for k, v in cfg.slots.items()}, holdout=cfg.holdout)
+        slots = {k: list(v) for k, v in cfg.slots.items()}
+        return PromptSet.from_grid(cfg.template, slots, holdout=cfg.holdout.value)
     if not cfg.prompts:
         raise ValueError("prompts.source=list needs a non-empty prompts.prompts=[...]")
     return PromptSet.from_list(list(cfg.prompts) + list(cfg.test_prompts),

@@ -1,15 +1,17 @@
 """Typed configuration schema for training, inference and evaluation.
 
-Every YAML file under ``conf/`` merges into these dataclasses, so Hydra itself rejects an unknown key
+Every YAML file under ``atom/conf/`` merges into these dataclasses, so Hydra itself rejects an unknown key
 ("Key 'foo' not in 'TrainerConfig'") or a bad value ("Invalid value 'x', expected one of [...]") before any
-work starts. Choices between implementations are enums, not string registries: ``atom.build`` maps each
-enum member to its class explicitly.
+work starts. Every choice is an enum, never a free string: ``atom.build`` maps each enum member to its class
+or to the room's own argument explicitly, and rooms receive these dataclasses (``OmegaConf.to_object``).
+
+This module is a leaf: it imports no room of ``atom`` (tested), so any room and any tool can read the schema.
+The enums below repeat the rooms' accepted values (e.g. ``atom.guidance.timestep_schedule.ANNEALS``); a test
+checks that they agree.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import typing
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -17,10 +19,8 @@ from pathlib import Path
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, OmegaConf
 
-from atom.model.generator import GeneratorConfig
-
-#: the Hydra config tree (``conf/`` at the repository root; the package is installed editable)
-CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+#: the Hydra config tree, shipped inside the package (``atom/conf``), so any install (wheel or editable) has it
+CONF_DIR = Path(__file__).resolve().parent / "conf"
 #: assets that ship inside the package (the toy prior's weights)
 ASSET_DIR = Path(__file__).resolve().parent / "weights"
 
@@ -76,6 +76,53 @@ class InterpolationMode(Enum):
     slerp = "slerp"
 
 
+class DType(Enum):
+    """Weights/compute dtype of a frozen network (half precision only on CUDA)."""
+
+    float32 = "float32"
+    float16 = "float16"
+    bfloat16 = "bfloat16"
+
+
+class SDSWeighting(Enum):
+    """w(t) of the SDS gradient (``atom.guidance.timestep_schedule.sds_weight``)."""
+
+    sds = "sds"
+    uniform = "uniform"
+    fantasia = "fantasia"
+
+
+class TimestepAnneal(Enum):
+    """How the upper end of the SDS timestep range moves over training (``TimestepSchedule``)."""
+
+    none = "none"
+    linear = "linear"
+    sqrt = "sqrt"
+
+
+class Holdout(Enum):
+    """Which prompts of a template grid are held out (``PromptSet.from_grid``)."""
+
+    diagonal = "diagonal"
+    none = "none"
+
+
+# The two enums below also subclass ``str``: their members compare equal to their values, as the training
+# loop and the wandb client compare them with plain strings.
+class Precision(str, Enum):
+    """Training compute precision: autocast to bf16 or fp16 (with a gradient scaler) on CUDA."""
+
+    fp32 = "fp32"
+    bf16 = "bf16"
+    fp16 = "fp16"
+
+
+class WandbMode(str, Enum):
+    offline = "offline"
+    online = "online"
+    disabled = "disabled"
+
+
 @dataclass
 class TextConfig:
     """A frozen text encoder. ``path`` is a hub id or a local folder; ``None`` means the encoder's default."""
@@ -85,41 +132,57 @@ class TextConfig:
     subfolder: str | None = None
     tokenizer_subfolder: str | None = None
     max_length: int = 32
-    dtype: str = "float32"
+    dtype: DType = DType.float32
     load_in_8bit: bool = False
 
 
-def _mutable_schema(frozen: type, name: str) -> type:
-    """A mutable dataclass with the fields, types and defaults of ``frozen`` (Hydra makes frozen dataclasses
-    read-only, which would refuse command-line overrides); keeps one source of truth for the sizes."""
-    hints = typing.get_type_hints(frozen)
-    fields = [(f.name, hints[f.name], field(default=f.default)) for f in dataclasses.fields(frozen)]
-    schema = dataclasses.make_dataclass(name, fields)
-    schema.__doc__ = f"Hydra schema of ``{frozen.__module__}.{frozen.__qualname__}``: {frozen.__doc__.splitlines()[0]}"
-    return schema
+@dataclass
+class ModelConfig:
+    """The text-to-triplane generator: the fields of ``atom.model.GeneratorConfig`` (documented there), with
+    the same defaults (tested); ``atom.build.build_generator`` turns it into one."""
 
-
-#: the text-to-triplane generator (``atom.model.GeneratorConfig``, field for field)
-ModelConfig = _mutable_schema(GeneratorConfig, "ModelConfig")
+    text_dim: int = 384
+    query_resolution: int = 8
+    hidden_dim: int = 128
+    num_blocks: int = 2
+    num_heads: int = 4
+    triplane_resolution: int = 64
+    triplane_channels: int = 32
+    head_hidden: int = 64
+    head_layers: int = 2
+    sphere_radius: float = 0.5
+    max_deformation: float = 0.25
+    bound: float = 1.0
+    normal_eps: float = 0.01
 
 
 @dataclass
 class GuidanceConfig:
-    """Score distillation. ``text`` is the guidance model's own encoder (null: share the generator's)."""
+    """Score distillation (``atom.guidance.ScoreDistillation``: every argument of it is here, documented there).
+
+    ``text`` is the guidance model's own encoder (null: share the generator's); ``negative_prompt`` is encoded
+    as the unconditional branch of classifier-free guidance. The timestep range's upper end anneals from
+    ``t_max`` to ``final_t_max`` between training progress ``anneal_start`` and ``anneal_end`` (fractions).
+    """
 
     kind: GuidanceKind = GuidanceKind.pixel
     path: str = "DeepFloyd/IF-I-XL-v1.0"
     guidance_scale: float = 20.0
     resolution: int = 64
-    weighting: str = "sds"
+    weighting: SDSWeighting = SDSWeighting.sds
     t_min: float = 0.02
     t_max: float = 0.98
-    anneal: str = "none"
+    anneal: TimestepAnneal = TimestepAnneal.none
     final_t_max: float = 0.5
-    dtype: str = "float32"
+    anneal_start: float = 0.0
+    anneal_end: float = 1.0
+    dtype: DType = DType.float32
+    variant: str | None = None  # weights file variant, e.g. "fp16" for the hub's half-precision files
     channels_last: bool = False
     attention_slicing: bool = False
+    xformers: bool = False  # when importable, else PyTorch SDPA (logged)
     grad_clip: float | None = None
+    use_attention_mask: bool = False  # DeepFloyd IF and Stable Diffusion attend to padding: leave it off
     negative_prompt: str = ""
     text: TextConfig | None = None
 
@@ -134,7 +197,7 @@ class PromptsConfig:
     test_prompts: list[str] = field(default_factory=list)
     template: str | None = None
     slots: dict[str, list[str]] = field(default_factory=dict)
-    holdout: str = "diagonal"
+    holdout: Holdout = Holdout.diagonal
 
 
 @dataclass
@@ -198,7 +261,7 @@ class TrainerConfig:
     max_steps: int = 2000
     prompts_per_step: int = 4
     device: str = "auto"
-    precision: str = "fp32"  # fp32 | bf16 | fp16 (autocast, CUDA only)
+    precision: Precision = Precision.fp32  # autocast on CUDA only
     checkpoint_every: int = 200
     keep_last: int = 3
     resume: str = "auto"  # auto | none | a checkpoint/run directory
@@ -214,7 +277,7 @@ class TrainerConfig:
 @dataclass
 class LoggerConfig:
     kind: LoggerKind = LoggerKind.wandb
-    mode: str = "offline"  # offline | online | disabled
+    mode: WandbMode = WandbMode.offline
     project: str = "atom"
     entity: str | None = None
     name: str | None = None
@@ -357,7 +420,7 @@ def asset_path(name: str) -> str:
 
 
 def register_configs() -> None:
-    """Make the schema known to Hydra (``conf/train.yaml`` lists ``train_schema`` first) and the resolver."""
+    """Make the schema known to Hydra (``atom/conf/train.yaml`` lists ``train_schema`` first) and the resolver."""
     store = ConfigStore.instance()
     store.store(name="train_schema", node=TrainConfig)
     store.store(name="evaluate_schema", node=EvaluateConfig)

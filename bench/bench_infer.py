@@ -1,6 +1,6 @@
 """Time inference, prompt -> exported mesh, stage by stage: latency (batch 1) and throughput (batch 8).
 
-The generator has the toy model's sizes (``conf/model/toy.yaml``) and random weights (timing does not depend
+The generator has the toy model's sizes (``atom/conf/model/toy.yaml``) and random weights (timing does not depend
 on training); the text encoder is the bundled MiniLM. Stages, as ``atom.text_to_mesh`` runs them: text
 encoding (uncached: the MiniLM forward; cached: reading ``EmbeddingCache`` files), the triplane (front end),
 the field queries on the tetrahedral grid (SDF at every grid vertex, deformation at the surface vertices
@@ -107,7 +107,7 @@ def main() -> None:
     names = list(columns)
     batches = {name: int(name.rsplit("x", 1)[1]) for name in names}
     print(machine_header("bench_infer: prompt -> mesh, stage by stage") + "\n")
-    print(f"Model: conf/model/toy.yaml sizes, random weights; text: MiniLM-L6 (max_length 32); "
+    print(f"Model: atom/conf/model/toy.yaml sizes, random weights; text: MiniLM-L6 (max_length 32); "
           f"median of {args.repeats} after one warm-up\n")
     print("| ms per batch, wall (CPU) | " + " | ".join(names) + " |")
     print("|---|" + "---:|" * len(names))

@@ -4,27 +4,31 @@ One safetensors file per (encoder identity, prompt), named by a SHA-256 of both;
 are also stored in the file's metadata and checked on read. Files are written to a temporary name and
 renamed, so an interrupted run never leaves a half-written entry behind.
 
-Command line: `python -m atom.text.cache --encoder minilm --prompt "a red cube" --cache-dir DIR` (or
-`--prompts-file FILE`, one prompt per line) fills the cache and prints what it did.
+Command line (Hydra, config ``atom/conf/text_cache.yaml``; ``text=`` takes the training config's encoder
+presets, so the cached identities match the run's): ``python -m atom.text.cache text=t5 text.path=DIR
+prompts_file=FILE cache_dir=DIR`` (or ``prompt='[a red cube,a blue sphere]'``) fills the cache and prints
+what it did.
 """
 
 from __future__ import annotations
 
-import argparse
 import hashlib
-import logging
 import os
+import sys
 import tempfile
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import hydra
+from hydra.core.config_store import ConfigStore
+from omegaconf import DictConfig, OmegaConf
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
-from atom.text.clip import CLIPTextEncoder
+from atom.config import CONF_DIR, TextConfig
 from atom.text.encoder import TextEmbeddings, TextEncoder, validate_prompts
-from atom.text.minilm import MiniLMTextEncoder
-from atom.text.t5 import T5TextEncoder
+from atom.text.from_config import build_text_encoder
 
 
 class EmbeddingCache:
@@ -109,48 +113,56 @@ class EmbeddingCache:
         return embeddings
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    """Fill the embedding cache for some prompts and print a summary."""
-    parser = argparse.ArgumentParser(prog="python -m atom.text.cache", description=main.__doc__)
-    parser.add_argument("--encoder", choices=("minilm", "t5", "clip"), default="minilm")
-    parser.add_argument(
-        "--path", default=None, help="hub id or local folder of the encoder (default: its own)"
-    )
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument(
-        "--prompts-file", type=Path, help="text file, one prompt per line (blank lines skipped)"
-    )
-    source.add_argument("--prompt", nargs="+", help="one or more prompts")
-    parser.add_argument("--cache-dir", type=Path, default=Path("text_cache"))
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--device", default="cpu")
-    args = parser.parse_args(argv)
+@dataclass
+class TextCacheConfig:
+    """``python -m atom.text.cache``: which encoder, which prompts (``prompt`` then the lines of ``prompts_file``),
+    which cache folder."""
 
-    if args.prompts_file is not None:
-        if not args.prompts_file.is_file():
-            parser.error(f"prompts file not found: {args.prompts_file}")
-        lines = args.prompts_file.read_text(encoding="utf-8").splitlines()
-        prompts = [line.strip() for line in lines if line.strip()]
-        if not prompts:
-            parser.error(f"prompts file {args.prompts_file} holds no prompts")
-    else:
-        prompts = args.prompt
-    prompts = list(dict.fromkeys(prompts))
+    text: TextConfig = field(default_factory=TextConfig)
+    prompt: list[str] = field(default_factory=list)
+    prompts_file: str | None = None  # one prompt per line, blank lines skipped
+    cache_dir: str = "text_cache"
+    batch_size: int = 64
+    device: str = "cpu"
 
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    # The CLI names the three encoders of this room; library code passes encoder objects instead.
-    encoder_class = {"minilm": MiniLMTextEncoder, "t5": T5TextEncoder, "clip": CLIPTextEncoder}[args.encoder]
-    try:
-        encoder = encoder_class(device=args.device, **({} if args.path is None else {"path": args.path}))
-    except OSError as err:
-        parser.exit(1, f"error: {err}\n")
-    cache = EmbeddingCache(args.cache_dir)
+
+ConfigStore.instance().store(name="text_cache_schema", node=TextCacheConfig)
+
+
+def read_prompts(cfg: TextCacheConfig) -> list[str]:
+    """The distinct prompts of ``cfg`` in order; ValueError when there are none or the file is missing."""
+    prompts = list(cfg.prompt)
+    if cfg.prompts_file is not None:
+        path = Path(cfg.prompts_file).expanduser()
+        if not path.is_file():
+            raise ValueError(f"prompts_file not found: {path}")
+        lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
+        prompts += [line for line in lines if line]
+    if not prompts:
+        raise ValueError("no prompts: pass prompt='[a red cube,...]' and/or prompts_file=FILE (one prompt per line)")
+    return list(dict.fromkeys(prompts))
+
+
+def fill_cache(cfg: TextCacheConfig) -> str:
+    """Encode the prompts of ``cfg`` not cached yet into ``cfg.cache_dir``; returns a one-line summary."""
+    prompts = read_prompts(cfg)
+    encoder = build_text_encoder(cfg.text, cfg.device)
+    cache = EmbeddingCache(cfg.cache_dir)
     cached = sum((encoder.identity, prompt) in cache for prompt in prompts)
-    embeddings = cache.get_or_encode(encoder, prompts, batch_size=args.batch_size)
-    print(
-        f"{len(prompts) - cached} encoded, {cached} already cached, {len(prompts)} prompts "
-        f"[{embeddings.length} x {embeddings.dim}] with {encoder.identity} in {cache.directory.resolve()}"
-    )
+    embeddings = cache.get_or_encode(encoder, prompts, batch_size=cfg.batch_size)
+    return (f"{len(prompts) - cached} encoded, {cached} already cached, {len(prompts)} prompts "
+            f"[{embeddings.length} x {embeddings.dim}] with {encoder.identity} in {cache.directory.resolve()}")
+
+
+@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="text_cache")
+def main(cfg: DictConfig) -> None:
+    """Fill the embedding cache for some prompts and print a summary; bad input exits with status 2."""
+    try:
+        summary = fill_cache(OmegaConf.to_object(cfg))
+    except (ValueError, OSError) as err:
+        print(f"atom.text.cache: error: {err}", file=sys.stderr, flush=True)
+        sys.exit(2)
+    print(summary, flush=True)
 
 
 if __name__ == "__main__":

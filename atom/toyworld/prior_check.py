@@ -16,24 +16,29 @@ then read the image:
 Both classify ground-truth renders correctly (tested), so a miss is the prior's. A textureless (grey)
 sample has no colour to read and counts as a colour miss.
 
-    python -m atom.toyworld.prior_check [--path DIR] [--guidance-scale 1.1] [--steps 50] [--eta 0] [--seed 0]
-        [--record]
+    python -m atom.toyworld.prior_check [path=DIR] [guidance_scale=1.1] [num_inference_steps=50] [eta=0]
+        [seed=0] [view=front|side|back|overhead] [record=true]
+
+(Hydra, config ``atom/conf/prior/prior_check.yaml`` merged into `PriorCheckCommandConfig`.)
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
+import hydra
 import torch
 import torch.nn.functional as F
+from hydra.core.config_store import ConfigStore
+from omegaconf import DictConfig, OmegaConf
 from torch import Tensor
 
-from atom.config import asset_path
+from atom.config import CONF_DIR, asset_path
 from atom.prompts.views import VIEWS, view_prompt
 from atom.render import Cameras, look_at
 from atom.render.images import image_grid
@@ -71,6 +76,32 @@ VIEW_ANGLES = {
 }
 REFERENCE_DISTANCES = (2.34, 2.45, 2.55, 2.66, 2.77, 2.87, 2.98, 3.08, 3.19)
 REFERENCE_FOV = 42.5
+
+#: the view suffix of the check's prompts, as a config choice (members: `atom.prompts.views.VIEWS`)
+PriorView = Enum("PriorView", [(view, view) for view in VIEWS])
+
+
+@dataclass
+class PriorCheckConfig:
+    """How the prior samples in the check (`check_prior`); also the check after `train_prior`."""
+
+    guidance_scale: float = SAMPLE_GUIDANCE_SCALE
+    num_inference_steps: int = 50  # DDIM steps
+    eta: float = SAMPLE_ETA  # DDIM noise (0: deterministic)
+    view: PriorView = PriorView.front
+
+
+@dataclass
+class PriorCheckCommandConfig(PriorCheckConfig):
+    """``python -m atom.toyworld.prior_check``: which prior (None: the bundled one), the seed, and whether to
+    write the result into the prior's model card and samples.png."""
+
+    path: str | None = None
+    seed: int = 0
+    record: bool = False
+
+
+ConfigStore.instance().store(name="prior_check_schema", node=PriorCheckCommandConfig)
 
 
 @dataclass
@@ -228,9 +259,9 @@ def check_markdown(check: dict[str, Any] | None) -> list[str]:
         return ["Not run yet."]
     misses = [r for r in check["results"] if not (r["colour_ok"] and r["shape_ok"])]
     return [
-        f"`python -m atom.toyworld.prior_check --guidance-scale {check['guidance_scale']} "
-        f"--steps {check['num_inference_steps']} --eta {check['eta']} --seed {check['seed']} "
-        f"--view {check['view']}`:",
+        f"`python -m atom.toyworld.prior_check guidance_scale={check['guidance_scale']} "
+        f"num_inference_steps={check['num_inference_steps']} eta={check['eta']} seed={check['seed']} "
+        f"view={check['view']}`:",
         f'one sample per Toy64 prompt with the suffix ", {check["view"]} view"',
         f"(DDIM, classifier-free guidance at s = {check['guidance_scale']}), read by nearest-reference",
         "classifiers built from ground-truth renders (`atom/toyworld/prior_check.py`).",
@@ -255,24 +286,19 @@ def record_check(directory: str | Path, check: dict[str, Any]) -> None:
     image_grid(check["samples"], len(SHAPES)).save(Path(directory) / SAMPLES_FILE)
 
 
-def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
-    parser = argparse.ArgumentParser(prog="python -m atom.toyworld.prior_check",
-                                     description="Sample the toy prior per prompt; classify colour, shape.")
-    parser.add_argument("--path", default=None, help="prior pipeline folder (default: the bundled one)")
-    parser.add_argument("--guidance-scale", type=float, default=SAMPLE_GUIDANCE_SCALE,
-                        help="classifier-free guidance scale (1: the conditional model alone)")
-    parser.add_argument("--steps", type=int, default=50, help="DDIM steps")
-    parser.add_argument("--eta", type=float, default=SAMPLE_ETA, help="DDIM noise (0: deterministic)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--view", default="front", choices=VIEWS)
-    parser.add_argument("--record", action="store_true",
-                        help="write the result into the prior's model card and samples.png")
-    args = parser.parse_args(argv)
-    check = check_prior(args.path, args.guidance_scale, args.seed, args.steps, args.view, eta=args.eta)
+def run_check(cfg: PriorCheckCommandConfig) -> dict[str, Any]:
+    """Run `check_prior` as ``cfg`` says, print the table and, with ``cfg.record``, write it into the card."""
+    check = check_prior(cfg.path, cfg.guidance_scale, cfg.seed, cfg.num_inference_steps, cfg.view.value,
+                        eta=cfg.eta)
     print(format_check(check), flush=True)
-    if args.record:
+    if cfg.record:
         record_check(check["path"], check)
     return check
+
+
+@hydra.main(version_base="1.3", config_path=str(CONF_DIR / "prior"), config_name="prior_check")
+def main(cfg: DictConfig) -> None:
+    run_check(OmegaConf.to_object(cfg))
 
 
 if __name__ == "__main__":

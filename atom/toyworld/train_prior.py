@@ -8,7 +8,7 @@ classifier-free guidance works. The EMA weights are saved as a diffusers pipelin
 `atom.toyworld.prior_check` (loaded back through the same path score distillation uses), and described
 in a model card (``README.md``) next to a sample grid (``samples.png``).
 
-Config: ``conf/prior/train_prior.yaml`` merged into `TrainPriorConfig`; override on the command line,
+Config: ``atom/conf/prior/train_prior.yaml`` merged into `TrainPriorConfig`; override on the command line,
 e.g. ``python -m atom.toyworld.train_prior train.steps=200 output_dir=/tmp/prior``.
 """
 
@@ -19,6 +19,7 @@ import os
 import platform
 import time
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
 from typing import Any, Optional
 
@@ -35,13 +36,11 @@ from tqdm.auto import tqdm
 from atom.config import CONF_DIR, register_configs
 from atom.text import MiniLMTextEncoder
 from atom.toyworld.prior import (
-    SAMPLE_ETA,
-    SAMPLE_GUIDANCE_SCALE,
     build_prior_scheduler,
     build_prior_unet,
     save_prior,
 )
-from atom.toyworld.prior_check import CHECK_HEADING, check_markdown, check_prior, format_check
+from atom.toyworld.prior_check import CHECK_HEADING, PriorCheckConfig, check_markdown, check_prior, format_check
 from atom.toyworld.renders import render_dataset
 
 logger = logging.getLogger("atom.toyworld.train_prior")
@@ -66,12 +65,19 @@ class PriorTextConfig:
     max_length: int = 32
 
 
+class PredictionType(Enum):
+    """What the prior's UNet predicts (the diffusers scheduler's ``prediction_type``)."""
+
+    v_prediction = "v_prediction"
+    epsilon = "epsilon"
+
+
 @dataclass
 class PriorModelConfig:
     """`atom.toyworld.prior.build_prior_unet` arguments."""
 
     block_out_channels: list[int] = field(default_factory=lambda: [32, 64, 64])
-    prediction_type: str = "v_prediction"
+    prediction_type: PredictionType = PredictionType.v_prediction
     layers_per_block: int = 1
     attention_head_dim: int = 32
     text_pool_heads: int = 6
@@ -90,16 +96,6 @@ class PriorTrainConfig:
     min_snr_gamma: Optional[float] = None  # noqa: UP045
     max_minutes: Optional[float] = 55.0  # noqa: UP045
     log_every: int = 50
-
-
-@dataclass
-class PriorCheckConfig:
-    """`atom.toyworld.prior_check.check_prior` settings for the check after training."""
-
-    guidance_scale: float = SAMPLE_GUIDANCE_SCALE
-    num_inference_steps: int = 50
-    eta: float = SAMPLE_ETA
-    view: str = "front"
 
 
 @dataclass
@@ -175,7 +171,7 @@ def train_prior(cfg: TrainPriorConfig | DictConfig) -> dict[str, Any]:
     model = cfg.model
     unet = build_prior_unet(data.resolution, table.shape[-1], tuple(model.block_out_channels),
                             model.layers_per_block, model.attention_head_dim, model.text_pool_heads)
-    scheduler = build_prior_scheduler(prediction_type=model.prediction_type)
+    scheduler = build_prior_scheduler(prediction_type=model.prediction_type.value)
     parameters = sum(p.numel() for p in unet.parameters())
     logger.info("prior UNet: %.2fM parameters", parameters / 1e6)
     train = cfg.train
@@ -233,7 +229,7 @@ def train_prior(cfg: TrainPriorConfig | DictConfig) -> dict[str, Any]:
     }
     save_prior(unet, scheduler, output_dir, model_card(cfg, summary, None))
     check = check_prior(str(output_dir), cfg.check.guidance_scale, cfg.seed, cfg.check.num_inference_steps,
-                        cfg.check.view, cfg.text.max_length, eta=cfg.check.eta)
+                        cfg.check.view.value, cfg.text.max_length, eta=cfg.check.eta)
     logger.info("prior check:\n%s", format_check(check))
     summary["wall_seconds"] = time.perf_counter() - started
     save_prior(unet, scheduler, output_dir, model_card(cfg, summary, check), samples=check["samples"])
@@ -266,12 +262,12 @@ def model_card(cfg: TrainPriorConfig | DictConfig, summary: dict[str, Any],
         "A small text-conditioned pixel diffusion model of the toy world: 32 x 32 RGB renders of Toy64",
         '(8 shapes x 8 colours, prompts "a {colour} {shape}") with view-dependent captions',
         '("a red cube, front view"). It stands in for DeepFloyd IF stage I in the offline default',
-        "experiment (`conf/guidance/toy_prior.yaml`).",
+        "experiment (`atom/conf/guidance/toy_prior.yaml`).",
         "",
         "## Use",
         "",
         "A diffusers pipeline folder: `unet/` (`UNet2DConditionModel`, safetensors) and `scheduler/`",
-        f"(`DDPMScheduler`, 1000 steps, `squaredcos_cap_v2`, {model.prediction_type}). Pixels in [-1, 1].",
+        f"(`DDPMScheduler`, 1000 steps, `squaredcos_cap_v2`, {model.prediction_type.value}). Pixels in [-1, 1].",
         f"Conditioning: token embeddings [B, {length}, 384] of the bundled MiniLM",
         f"(`atom.text.MiniLMTextEncoder(max_length={length})`), padding tokens included (trained without",
         '`encoder_attention_mask`); the unconditional input is the empty prompt "".',
@@ -303,12 +299,12 @@ def model_card(cfg: TrainPriorConfig | DictConfig, summary: dict[str, Any],
         "",
         "## Training",
         "",
-        f"`python -m atom.toyworld.train_prior` (config `conf/prior/train_prior.yaml`), seed {cfg.seed}:",
+        f"`python -m atom.toyworld.train_prior` (config `atom/conf/prior/train_prior.yaml`), seed {cfg.seed}:",
         f"{summary['steps']} of {summary['planned_steps']} steps{stopped}, batch {train.batch_size}, "
         f"AdamW lr {train.lr} (warm-up {train.warmup_steps}, cosine),",
         f"weight decay {train.weight_decay}, gradient clip {train.grad_clip}, EMA {train.ema_decay} "
         f"(the saved weights), caption replaced",
-        f"by the empty prompt with p = {train.cond_drop_prob}, {model.prediction_type} loss "
+        f"by the empty prompt with p = {train.cond_drop_prob}, {model.prediction_type.value} loss "
         + (f"with Min-SNR gamma {train.min_snr_gamma}." if train.min_snr_gamma else "(plain MSE)."),
         "",
         f"- final loss (mean of the last {train.log_every} steps): {summary['final_loss']:.4f}",

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import torch
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
 
-from atom.text.cache import EmbeddingCache, main
+from atom.config import CONF_DIR, TextEncoderKind
+from atom.text.cache import EmbeddingCache, TextCacheConfig, fill_cache
 from atom.text.encoder import TextEmbeddings
 from atom.text.t5 import T5TextEncoder
 
@@ -95,20 +101,52 @@ def test_empty_prompt_needs_allow_empty(tmp_path: Path, encoder: CountingT5) -> 
     assert cache.get_or_encode(encoder, [""], allow_empty=True).mask[0].sum() == 1  # just </s>
 
 
-def test_command_line_fills_the_cache(
-    tmp_path: Path, tiny_t5_dir: Path, capsys: pytest.CaptureFixture
-) -> None:
+def _cache_config(*overrides: str) -> TextCacheConfig:
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        return OmegaConf.to_object(compose("text_cache", overrides=list(overrides)))
+
+
+def test_cache_config_takes_the_training_presets_and_rejects_bad_values() -> None:
+    cfg = _cache_config("text=t5", "text.path=/models/IF", "prompt=[a red cube]")
+    assert isinstance(cfg, TextCacheConfig) and cfg.text.kind is TextEncoderKind.t5
+    assert (cfg.text.max_length, cfg.text.subfolder) == (77, "text_encoder")  # conf/text/t5.yaml, as training
+    with pytest.raises(Exception, match="text.dtype=float61") as info:
+        _cache_config("text.dtype=float61")
+    assert "Invalid value 'float61', expected one of [float32, float16, bfloat16]" in str(info.value.__cause__)
+    with pytest.raises(Exception) as info:
+        _cache_config("batchsize=8")
+    assert "Key 'batchsize' not in 'TextCacheConfig'" in str(info.value.__cause__)
+
+
+def test_fill_cache_encodes_only_what_is_missing(tmp_path: Path, tiny_t5_dir: Path) -> None:
     prompts_file = tmp_path / "prompts.txt"
     prompts_file.write_text("a red cube\n\na blue sphere\n", encoding="utf-8")
     cache_dir = tmp_path / "cache"
-    argv = ["--encoder", "t5", "--path", str(tiny_t5_dir), "--cache-dir", str(cache_dir)]
-    main([*argv, "--prompts-file", str(prompts_file)])
-    assert "2 encoded, 0 already cached" in capsys.readouterr().out
-    main([*argv, "--prompt", "a red cube", "a green cone"])
-    output = capsys.readouterr().out
-    assert "1 encoded, 1 already cached" in output and str(cache_dir.resolve()) in output
-    encoder = T5TextEncoder(path=str(tiny_t5_dir))
+    common = ["text=t5", f"text.path={tiny_t5_dir}", "text.dtype=float32", "text.max_length=16",
+              f"cache_dir={cache_dir}"]
+    assert "2 encoded, 0 already cached" in fill_cache(_cache_config(*common, f"prompts_file={prompts_file}"))
+    summary = fill_cache(_cache_config(*common, "prompt=[a red cube,a green cone]"))
+    assert "1 encoded, 1 already cached" in summary and str(cache_dir.resolve()) in summary
+    encoder = T5TextEncoder(path=str(tiny_t5_dir), max_length=16)
     loaded = EmbeddingCache(cache_dir).load(encoder.identity, ["a red cube", "a blue sphere", "a green cone"])
     assert torch.allclose(loaded.tokens[2], encoder.encode(["a green cone"]).tokens[0], atol=1e-6)
-    with pytest.raises(SystemExit):
-        main([*argv, "--prompts-file", str(tmp_path / "missing.txt")])
+    with pytest.raises(ValueError, match="prompts_file not found"):
+        fill_cache(_cache_config(*common, f"prompts_file={tmp_path / 'missing.txt'}"))
+    with pytest.raises(ValueError, match="no prompts"):
+        fill_cache(_cache_config(*common))
+
+
+def test_command_line(tmp_path: Path, tiny_t5_dir: Path) -> None:
+    """``python -m atom.text.cache`` is a Hydra main: it fills the cache, and bad input exits 2 with a reason."""
+    command = [sys.executable, "-m", "atom.text.cache", "text=t5", f"text.path={tiny_t5_dir}", "text.dtype=float32",
+               f"cache_dir={tmp_path / 'cache'}"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run([*command, "prompt=[a red cube,a blue sphere]"], capture_output=True, text=True,
+                            timeout=300, cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "2 encoded, 0 already cached" in result.stdout
+    assert len(list((tmp_path / "cache").glob("*.safetensors"))) == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cache"]  # no Hydra outputs/ or log beside the caller
+    missing = subprocess.run([*command, "prompts_file=missing.txt"], capture_output=True, text=True, timeout=300,
+                             cwd=tmp_path, env=env)
+    assert missing.returncode == 2 and "prompts_file not found" in missing.stderr

@@ -5,10 +5,16 @@ from __future__ import annotations
 
 import pytest
 import torch
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
 
+from atom.config import CONF_DIR, register_configs
 from atom.render import random_light_directions, sample_cameras
+from atom.toyworld import prior_check
 from atom.toyworld.prior_check import (
     CHECK_HEADING,
+    PriorCheckCommandConfig,
+    PriorView,
     build_references,
     classify_colour,
     classify_shape,
@@ -18,6 +24,7 @@ from atom.toyworld.prior_check import (
 )
 from atom.toyworld.renders import render_geometry, shade_geometry
 from atom.toyworld.shapes import COLOURS, SHAPES, toy64
+from atom.toyworld.train_prior import PredictionType
 
 MESH = 24
 # A narrower camera range than the check's, covered by a smaller reference grid: the test stays quick.
@@ -89,3 +96,41 @@ def test_report_and_model_card(tmp_path, ground_truth):
     assert card.startswith("# card\n\ntraining notes\n") and card.count(CHECK_HEADING) == 1
     assert "shape accuracy: **0.984**" in card and "a red sphere -> red cube" in card
     assert (tmp_path / "samples.png").is_file()
+
+
+def _check_config(*overrides: str):
+    with initialize_config_dir(str(CONF_DIR / "prior"), version_base="1.3"):
+        return OmegaConf.to_object(compose("prior_check", overrides=list(overrides)))
+
+
+def test_command_config_is_typed_and_reaches_check_prior(monkeypatch, tmp_path):
+    """``python -m atom.toyworld.prior_check key=value``: each key reaches `check_prior`; a bad view stops at
+    start naming the accepted ones; ``record=true`` writes the card."""
+    cfg = _check_config(f"path={tmp_path}", "guidance_scale=2.5", "num_inference_steps=7", "eta=0.5", "seed=3",
+                        "view=back", "record=true")
+    assert isinstance(cfg, PriorCheckCommandConfig) and cfg.view is PriorView.back
+    calls = []
+
+    def fake_check(path, guidance_scale, seed, num_inference_steps, view, eta):
+        calls.append((path, guidance_scale, seed, num_inference_steps, view, eta))
+        results = [{"prompt": obj.prompt, "predicted_colour": obj.colour.name, "predicted_shape": obj.shape.name,
+                    "colour_ok": True, "shape_ok": True} for obj in toy64()]
+        return {"path": path, "guidance_scale": guidance_scale, "num_inference_steps": num_inference_steps,
+                "eta": eta, "seed": seed, "view": view, "results": results, "colour_accuracy": 1.0,
+                "shape_accuracy": 1.0, "samples": torch.ones(64, 3, 8, 8)}
+
+    monkeypatch.setattr(prior_check, "check_prior", fake_check)
+    prior_check.run_check(cfg)
+    assert calls == [(str(tmp_path), 2.5, 3, 7, "back", 0.5)]
+    card = (tmp_path / "README.md").read_text()
+    assert "prior_check guidance_scale=2.5 num_inference_steps=7 eta=0.5 seed=3 view=back" in card
+    with pytest.raises(Exception) as info:
+        _check_config("view=top")
+    assert "Invalid value 'top', expected one of [front, side, back, overhead]" in str(info.value.__cause__)
+
+
+def test_train_prior_config_composes_with_the_shared_check_settings():
+    register_configs()  # the ${atom_asset:...} resolver
+    with initialize_config_dir(str(CONF_DIR / "prior"), version_base="1.3"):
+        cfg = OmegaConf.to_object(compose("train_prior", overrides=["check.view=side"]))
+    assert cfg.check.view is PriorView.side and cfg.model.prediction_type is PredictionType.v_prediction
