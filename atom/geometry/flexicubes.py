@@ -320,7 +320,7 @@ def flexicubes(
     all-inside or all-outside field gives an empty mesh, a zero deviation and a logged warning.
     """
     n = grid.resolution
-    _check_inputs(grid, sdf, beta, alpha, gamma, deformation, weight_scale)
+    check_flexicubes_inputs(grid, sdf, beta, alpha, gamma, deformation, weight_scale)
     dtype = torch.promote_types(sdf.dtype, torch.float32)
     device = sdf.device
     side = n + 1
@@ -537,7 +537,7 @@ def _empty_output(sdf: Tensor, reason: str) -> FlexiCubesOutput:
     return FlexiCubesOutput(mesh=mesh, deviation=(sdf * 0).sum())
 
 
-def _check_inputs(
+def check_flexicubes_inputs(
     grid: VoxelGrid,
     sdf: Tensor,
     beta: Tensor | None,
@@ -546,6 +546,7 @@ def _check_inputs(
     deformation: Tensor | None,
     weight_scale: float,
 ) -> None:
+    """Raise a ValueError naming the expected shape (or the bad value) for any bad `flexicubes` input."""
     if not isinstance(grid, VoxelGrid):
         raise ValueError(f"grid must be a VoxelGrid (see voxel_grid()), got {type(grid).__name__}")
     n = grid.resolution
@@ -568,11 +569,19 @@ def _check_inputs(
             )
         if value.device != grid.device:
             raise ValueError(f"{name} is on {value.device} but the grid on {grid.device}")
-        non_finite = int((~torch.isfinite(value.detach())).sum())
-        if non_finite:
-            raise ValueError(f"{name} has {non_finite} non-finite values (NaN or inf) out of {value.numel()}")
+        _check_finite(name, value)
     if isinstance(weight_scale, bool) or not isinstance(weight_scale, (int, float)) or not 0 <= weight_scale < 1:
         raise ValueError(f"weight_scale must be a number in [0, 1), got {weight_scale!r}")
+
+
+def _check_finite(name: str, value: Tensor) -> None:
+    """Raise on NaN or inf; a sum is the fast test (it is finite when every value is, barring overflow)."""
+    value = value.detach()
+    if bool(torch.isfinite(value.sum())):
+        return
+    non_finite = int((~torch.isfinite(value)).sum())
+    if non_finite:
+        raise ValueError(f"{name} has {non_finite} non-finite values (NaN or inf) out of {value.numel()}")
 
 
 def _describe(value: object) -> str:
@@ -594,7 +603,7 @@ def flexicubes_sign_loss(grid: VoxelGrid, sdf: Tensor) -> Tensor:
     sign flips the rendering losses cannot see (floaters, inner sheets).
     sdf: ``[(N+1)^3]`` as for `flexicubes`.
     """
-    _check_inputs(grid, sdf, None, None, None, None, 0.5)
+    check_flexicubes_inputs(grid, sdf, None, None, None, None, 0.5)
     side = grid.resolution + 1
     field = sdf.view(side, side, side)
     firsts, seconds = [], []
