@@ -108,11 +108,6 @@ CUBE_EDGES: tuple[tuple[int, int], ...] = (
 )  # fmt: skip
 
 
-def _edge_axis(edge: tuple[int, int]) -> int:
-    """0, 1 or 2: the axis along which the two corners of ``edge`` differ."""
-    return ((edge[0] ^ edge[1]).bit_length()) - 1
-
-
 def _cube_faces() -> list[tuple[int, int, list[int]]]:
     """The 6 faces as (axis, side, 4 corners in cyclic order around the face)."""
     faces = []
@@ -357,14 +352,14 @@ def flexicubes(
     if alpha is None:
         weighted_crossing = plain_crossing
     else:
-        alpha_a = _normalise(_pick(alpha, cube_index, corner_a, 8), weight_scale)[:, None]
-        alpha_b = _normalise(_pick(alpha, cube_index, corner_b, 8), weight_scale)[:, None]
+        alpha_a = _normalise(_pick(alpha, cube_index, corner_a, 8, dtype), weight_scale)[:, None]
+        alpha_b = _normalise(_pick(alpha, cube_index, corner_b, 8, dtype), weight_scale)[:, None]
         weighted_crossing = (x_a * (s_b * alpha_b) - x_b * (s_a * alpha_a)) / (s_b * alpha_b - s_a * alpha_a)
 
     if beta is None:
         edge_weight = torch.ones_like(s_a)
     else:
-        edge_weight = _normalise(_pick(beta, cube_index, local_edge, 12), weight_scale)[:, None]
+        edge_weight = _normalise(_pick(beta, cube_index, local_edge, 12, dtype), weight_scale)[:, None]
     weight_sum = torch.zeros(num_dual, 1, dtype=dtype, device=device).index_add(0, pair_dual, edge_weight)
     dual = torch.zeros(num_dual, 3, dtype=dtype, device=device).index_add(
         0, pair_dual, edge_weight * weighted_crossing
@@ -378,7 +373,7 @@ def flexicubes(
     if gamma is None:
         corner_gamma = torch.ones(quads.shape, dtype=dtype, device=device)
     else:
-        surface_gamma = _normalise_gamma(gather_rows(gamma.to(dtype), surface), weight_scale)
+        surface_gamma = _normalise_gamma(gather_rows(gamma, surface).to(dtype), weight_scale)
         corner_gamma = gather_rows(surface_gamma, quad_cube_position)  # [Q, 4]
     gamma_02 = corner_gamma[:, 0] * corner_gamma[:, 2]
     gamma_13 = corner_gamma[:, 1] * corner_gamma[:, 3]
@@ -425,9 +420,9 @@ def _cube_origin_vertex(cube: Tensor, n: int) -> Tensor:
     return ((cube // (n * n)) * side + (cube // n) % n) * side + cube % n
 
 
-def _pick(weights: Tensor, cube: Tensor, column: Tensor, width: int) -> Tensor:
-    """``weights[cube, column]`` for a ``[N^3, width]`` tensor, as ``[P]``."""
-    return weights.reshape(-1).index_select(0, cube * width + column)
+def _pick(weights: Tensor, cube: Tensor, column: Tensor, width: int, dtype: torch.dtype) -> Tensor:
+    """``weights[cube, column]`` for a ``[N^3, width]`` tensor, as ``[P]`` in ``dtype``."""
+    return weights.reshape(-1).index_select(0, cube * width + column).to(dtype)
 
 
 def _normalise(raw: Tensor, weight_scale: float) -> Tensor:
@@ -505,9 +500,9 @@ def _split_quads_training(
     dual: Tensor, quads: Tensor, gamma_02: Tensor, gamma_13: Tensor
 ) -> tuple[Tensor, Tensor]:
     """Vertices (dual vertices, then one midpoint per quad) and ``[4Q, 3]`` triangles fanned around it."""
-    corners = gather_rows(dual, quads)  # [Q, 4, 3]
-    middle_02 = (corners[:, 0] + corners[:, 2]) / 2
-    middle_13 = (corners[:, 1] + corners[:, 3]) / 2
+    v0, v1, v2, v3 = (gather_rows(dual, quads[:, corner]) for corner in range(4))  # each [Q, 3]
+    middle_02 = (v0 + v2) / 2
+    middle_13 = (v1 + v3) / 2
     centre = (gamma_02[:, None] * middle_02 + gamma_13[:, None] * middle_13) / (gamma_02 + gamma_13)[:, None]
     centre_index = torch.arange(quads.shape[0], device=quads.device) + dual.shape[0]
     rim = torch.stack([quads, quads.roll(-1, dims=1)], dim=-1)  # [Q, 4, 2] consecutive corners
