@@ -404,7 +404,7 @@ def _resolve_ambiguous_cases(cases: Tensor, surface: Tensor) -> Tensor:
     if ambiguous.shape[0] == 0:
         return case
     cube = gather_rows(surface, ambiguous)
-    coords = torch.stack([cube // (n * n), (cube // n) % n, cube % n], dim=1)
+    coords = _cube_coords(cube, n)
     neighbour = coords + gather_rows(_AMBIGUOUS_NEIGHBOUR.to(device), gather_rows(case, ambiguous))
     in_grid = ((neighbour >= 0) & (neighbour < n)).all(dim=1)
     ambiguous, neighbour = ambiguous[in_grid], neighbour[in_grid]
@@ -414,10 +414,16 @@ def _resolve_ambiguous_cases(cases: Tensor, surface: Tensor) -> Tensor:
     return case.index_put((both,), 255 - gather_rows(case, both))
 
 
+def _cube_coords(cube: Tensor, n: int) -> Tensor:
+    """``[M, 3]`` lattice coordinates (i, j, k) of the flat cube indices ``cube [M]``."""
+    return torch.stack([cube // (n * n), (cube // n) % n, cube % n], dim=1)
+
+
 def _cube_origin_vertex(cube: Tensor, n: int) -> Tensor:
     """Flat grid-vertex index of the lowest corner of each flat cube index in ``cube``."""
     side = n + 1
-    return ((cube // (n * n)) * side + (cube // n) % n) * side + cube % n
+    i, j, k = _cube_coords(cube, n).unbind(1)
+    return (i * side + j) * side + k
 
 
 def _pick(weights: Tensor, cube: Tensor, column: Tensor, width: int, dtype: torch.dtype) -> Tensor:
@@ -458,7 +464,7 @@ def _quads(
     device = inside.device
     surface_position = torch.full((n**3,), -1, dtype=torch.int32, device=device)
     surface_position[surface] = torch.arange(surface.shape[0], dtype=torch.int32, device=device)
-    coords = torch.stack([surface // (n * n), (surface // n) % n, surface % n], dim=1)  # [S, 3]
+    coords = _cube_coords(surface, n)  # [S, 3]
     origin_inside = inside.view(-1).index_select(0, _cube_origin_vertex(surface, n))  # [S]
     quad_steps = torch.tensor(_QUAD_STEPS, dtype=torch.long, device=device)  # [4, 2]
     quads, positions = [], []
