@@ -241,6 +241,44 @@ def test_weighted_dual_vertices_and_deviation_by_hand() -> None:
     _check_closed_outward(mesh)
 
 
+def test_quads_split_along_the_diagonal_with_the_larger_gamma_product() -> None:
+    """One inside vertex at the centre of a 2^3 grid: 8 dual vertices (one per cube, in the cube's octant)
+    and 6 quads, one around each grid edge from the centre. Each quad must be split along the diagonal whose
+    two cubes have the larger product of normalised gammas (the reference's rule)."""
+    generator = torch.Generator().manual_seed(5)
+    grid = voxel_grid(2)
+    sdf = torch.rand(27, generator=generator, dtype=torch.float64) + 0.2
+    sdf[13] = -0.7
+    raw_gamma = torch.randn(8, generator=generator, dtype=torch.float64) * 2
+    gamma = torch.sigmoid(raw_gamma) * 0.5 + 0.25
+    mesh = flexicubes(grid, sdf, gamma=raw_gamma).mesh
+    assert mesh.num_vertices == 8 and mesh.num_faces == 12
+    octant = (mesh.vertices > 0).long()  # [8, 3] = the cube (i, j, k) each dual vertex lies in
+    vertex_of_cube = {tuple(o): v for v, o in enumerate(octant.tolist())}
+    assert len(vertex_of_cube) == 8
+    mesh_edges = {frozenset((int(f[a]), int(f[b]))) for f in mesh.faces for a, b in ((0, 1), (1, 2), (2, 0))}
+    checked = 0
+    for axis in range(3):
+        u, w = [a for a in range(3) if a != axis]
+        for side in (0, 1):
+            cubes = {}
+            for du in (0, 1):
+                for dw in (0, 1):
+                    cube = [0, 0, 0]
+                    cube[axis], cube[u], cube[w] = side, du, dw
+                    cubes[du, dw] = tuple(cube)
+            product = lambda a, b: gamma[(a[0] * 2 + a[1]) * 2 + a[2]] * gamma[(b[0] * 2 + b[1]) * 2 + b[2]]  # noqa: E731
+            first = (cubes[0, 0], cubes[1, 1])
+            second = (cubes[0, 1], cubes[1, 0])
+            if abs(float(product(*first) - product(*second))) < 1e-9:
+                continue
+            chosen, other = (first, second) if product(*first) > product(*second) else (second, first)
+            assert frozenset(vertex_of_cube[c] for c in chosen) in mesh_edges
+            assert frozenset(vertex_of_cube[c] for c in other) not in mesh_edges
+            checked += 1
+    assert checked == 6
+
+
 def test_trained_weights_put_every_box_vertex_on_the_box() -> None:
     """The sharp edges come from the weights: fitting only beta and alpha (weight_scale 0.99, as the
     reference's default) to the box moves every vertex, edges and corners included, onto the box.
