@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from atom.geometry.lattice import check_grid_arguments, lattice_indices, lattice_points
+
 
 @dataclass(frozen=True, eq=False)
 class TetrahedralGrid:
@@ -56,13 +58,9 @@ class TetrahedralGrid:
     @classmethod
     def build(cls, resolution: int, bound: float = 1.0) -> TetrahedralGrid:
         """Build the grid on the CPU, uncached (prefer `tetrahedral_grid`, which caches)."""
-        _check_arguments(resolution, bound)
+        check_grid_arguments(resolution, bound)
         n, side = resolution, resolution + 1
-
-        # From integers in float64: symmetric about 0 and exact at 0 and +-bound for any resolution.
-        steps = torch.arange(side, dtype=torch.float64) * 2 - n
-        axis = (steps * bound / n).to(torch.float32)
-        vertices = torch.stack(torch.meshgrid(axis, axis, axis, indexing="ij"), dim=-1).reshape(-1, 3)
+        vertices = lattice_points(resolution, bound)
 
         def offset(dx: int, dy: int, dz: int) -> int:
             return (dx * side + dy) * side + dz
@@ -80,7 +78,7 @@ class TetrahedralGrid:
             templates.append(path)
         template = torch.tensor(templates, dtype=torch.long)  # [6, 4]
 
-        cell_origin = _lattice_indices((n, n, n), side)
+        cell_origin = lattice_indices((n, n, n), side)
         tets = (cell_origin[:, None, None] + template[None]).reshape(-1, 4)
 
         # The Kuhn edges are exactly the lattice steps by a non-zero 0/1 vector d (p -> p + d), which keeps
@@ -89,24 +87,11 @@ class TetrahedralGrid:
         for d in itertools.product((0, 1), repeat=3):
             if d == (0, 0, 0):
                 continue
-            start = _lattice_indices((side - d[0], side - d[1], side - d[2]), side)
+            start = lattice_indices((side - d[0], side - d[1], side - d[2]), side)
             edge_blocks.append(torch.stack([start, start + offset(*d)], dim=1))
         edges = torch.cat(edge_blocks)
 
         return cls(vertices=vertices, tets=tets, edges=edges, resolution=resolution, bound=float(bound))
-
-
-def _lattice_indices(counts: tuple[int, int, int], side: int) -> Tensor:
-    """Flat indices of the lattice points (i, j, k) with i < counts[0], j < counts[1], k < counts[2]."""
-    i, j, k = (torch.arange(count, dtype=torch.long) for count in counts)
-    return ((i[:, None, None] * side + j[None, :, None]) * side + k[None, None, :]).reshape(-1)
-
-
-def _check_arguments(resolution: int, bound: float) -> None:
-    if isinstance(resolution, bool) or not isinstance(resolution, int) or resolution < 1:
-        raise ValueError(f"resolution must be an int >= 1, got {resolution!r}")
-    if isinstance(bound, bool) or not isinstance(bound, (int, float)) or not bound > 0:
-        raise ValueError(f"bound must be a number > 0, got {bound!r}")
 
 
 def _permutation_is_odd(order: tuple[int, ...]) -> bool:
@@ -130,7 +115,7 @@ def tetrahedral_grid(
     Grids are shared between callers (a small LRU cache per resolution, bound and device): treat them as
     read-only.
     """
-    _check_arguments(resolution, bound)
+    check_grid_arguments(resolution, bound)
     device = torch.device("cpu") if device is None else torch.device(device)
     if device.type == "cuda" and device.index is None:
         device = torch.device("cuda", torch.cuda.current_device())
