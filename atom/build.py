@@ -1,12 +1,13 @@
-"""Build the rooms' objects from the typed config (``atom.config``): one explicit mapping per enum."""
+"""Build the rooms' objects from the typed config (``atom.config`` dataclass instances, as
+``OmegaConf.to_object`` returns them): one explicit mapping per enum."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 
 import torch
-from omegaconf import OmegaConf
 
 from atom.config import (
     GuidanceConfig,
@@ -37,12 +38,8 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
-def _plain(cfg) -> dict:
-    return OmegaConf.to_container(cfg, resolve=True, enum_to_str=True) if OmegaConf.is_config(cfg) else dict(cfg)
-
-
 def build_text_encoder(cfg: TextConfig, device: torch.device) -> TextEncoder:
-    kind = TextEncoderKind(cfg.kind.value if hasattr(cfg.kind, "value") else cfg.kind)
+    kind = cfg.kind
     if kind is TextEncoderKind.minilm:
         return MiniLMTextEncoder(path=cfg.path, max_length=cfg.max_length, device=str(device))
     common = dict(max_length=cfg.max_length, dtype=cfg.dtype, device=str(device))
@@ -54,12 +51,13 @@ def build_text_encoder(cfg: TextConfig, device: torch.device) -> TextEncoder:
     return CLIPTextEncoder(**common)
 
 
-def build_generator(cfg: ModelConfig) -> TriplaneGenerator:
-    return TriplaneGenerator(GeneratorConfig(**_plain(cfg)))
+def build_model(cfg: ModelConfig) -> TriplaneGenerator:
+    """The text-to-triplane network of a typed ``ModelConfig`` (a dataclass instance)."""
+    return TriplaneGenerator(GeneratorConfig(**dataclasses.asdict(cfg)))
 
 
 def build_guidance(cfg: GuidanceConfig, device: torch.device) -> ScoreDistillation:
-    kind = GuidanceKind(cfg.kind.value if hasattr(cfg.kind, "value") else cfg.kind)
+    kind = cfg.kind
     kwargs = dict(
         path=cfg.path, guidance_scale=cfg.guidance_scale, resolution=cfg.resolution, weighting=cfg.weighting,
         t_min=cfg.t_min, t_max=cfg.t_max, anneal=cfg.anneal, final_t_max=cfg.final_t_max, dtype=cfg.dtype,
@@ -70,7 +68,7 @@ def build_guidance(cfg: GuidanceConfig, device: torch.device) -> ScoreDistillati
 
 
 def build_prompt_set(cfg: PromptsConfig) -> PromptSet:
-    source = PromptSource(cfg.source.value if hasattr(cfg.source, "value") else cfg.source)
+    source = cfg.source
     if source is PromptSource.toy64:
         from atom.toyworld.shapes import toy64, toy64_split
 

@@ -66,6 +66,12 @@ class TextureMode(Enum):
     uv = "uv"  # xatlas unwrap + a texture image baked from the colour head (GLB only)
 
 
+class Precision(Enum):
+    fp32 = "fp32"
+    bf16 = "bf16"  # autocast to bfloat16 (CUDA only)
+    fp16 = "fp16"  # autocast to float16 with torch's GradScaler (CUDA only)
+
+
 class InterpolationMode(Enum):
     linear = "linear"
     slerp = "slerp"
@@ -158,6 +164,8 @@ class Stage1Config:
     num_importance: int = 16
     eikonal_weight: float = 0.1
     init_inv_std: float = 0.3
+    # NeuS's cosine annealing: the ratio goes linearly 0 -> 1 over this many steps (0: plain NeuS from step 0)
+    cos_anneal_steps: int = 0
 
 
 @dataclass
@@ -193,7 +201,7 @@ class TrainerConfig:
     max_steps: int = 2000
     prompts_per_step: int = 4
     device: str = "auto"
-    precision: str = "fp32"  # fp32 | bf16 | fp16 (autocast, CUDA only)
+    precision: Precision = Precision.fp32
     checkpoint_every: int = 200
     keep_last: int = 3
     resume: str = "auto"  # auto | none | a checkpoint/run directory

@@ -7,36 +7,32 @@ and writes a JSON file. Prompts outside the toy vocabulary are generated and rep
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
 import hydra
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
-from atom.config import CONF_DIR, register_configs
+from atom.build import resolve_device
+from atom.config import CONF_DIR, EvaluateConfig, register_configs
+from atom.model import resolve_checkpoint
+from atom.pipelines import TextToMeshPipeline
+from atom.toyworld.metrics import evaluate_to_file, format_table
+from atom.toyworld.shapes import toy64, toy64_split
 
 register_configs()
 logger = logging.getLogger("atom.evaluate")
 
 
-def evaluate_checkpoint(cfg: DictConfig) -> dict:
-    from atom.build import resolve_device
-    from atom.text_to_mesh import Generator
-    from atom.toyworld.metrics import evaluate_meshes, format_table
-    from atom.toyworld.shapes import toy64, toy64_split
-    from atom.training.checkpoint import resolve_checkpoint
-
+def evaluate_checkpoint(cfg: EvaluateConfig) -> dict:
     checkpoint = resolve_checkpoint(cfg.ckpt)
-    generator = Generator.from_pretrained(checkpoint, device=resolve_device(cfg.device))
+    pipeline = TextToMeshPipeline.from_pretrained(checkpoint, device=resolve_device(cfg.device))
     objects = toy64()
     prompts = list(cfg.prompts) or [obj.prompt for obj in objects]
     _, test = toy64_split()
     unseen = {objects[i].prompt for i in test}
-    meshes = [m.detach().to("cpu") for m in generator(prompts, grid_resolution=cfg.grid_resolution)]
-    results = evaluate_meshes(prompts, meshes, unseen=unseen)
     output = Path(cfg.output) if cfg.output else checkpoint / "evaluation.json"
-    output.write_text(json.dumps(results, indent=2, default=float))
+    results = evaluate_to_file(prompts, pipeline(prompts, grid_resolution=cfg.grid_resolution), output, unseen)
     table = format_table(results)
     print(table, flush=True)
     print(f"\nwrote {output}", flush=True)
@@ -45,7 +41,7 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict:
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR / "evaluate"), config_name="evaluate")
 def main(cfg: DictConfig) -> None:
-    evaluate_checkpoint(cfg)
+    evaluate_checkpoint(OmegaConf.to_object(cfg))
 
 
 if __name__ == "__main__":

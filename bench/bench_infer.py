@@ -28,9 +28,8 @@ from timing import machine_header, median_times
 
 from atom.config import CONF_DIR
 from atom.geometry import Mesh, export_mesh, extract_mesh, tetrahedral_grid
-from atom.model import TriplaneGenerator
+from atom.model import TriplaneGenerator, surface_deformation
 from atom.text import EmbeddingCache, MiniLMTextEncoder
-from atom.text_to_mesh import surface_deformation
 
 PROMPTS = ["a red cube", "a blue sphere", "a green cone", "a yellow torus", "a purple cylinder",
            "an orange capsule", "a white pyramid", "a black ring"]

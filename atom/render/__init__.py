@@ -1,4 +1,4 @@
-"""Cameras, rasterization, NeuS volume rendering and shading (torch only; optional nvdiffrast)."""
+"""Cameras, rasterization, NeuS volume rendering, shading and the view shader (torch only; optional nvdiffrast)."""
 
 from atom.render.cameras import VIEW_LABELS, Cameras, look_at, sample_cameras, turntable
 from atom.render.field import FieldSamples, SDFField, SphereField
@@ -9,6 +9,7 @@ from atom.render.nvdiffrast_rasterizer import NvdiffrastRasterizer
 from atom.render.rasterizer import BACKENDS, make_rasterizer, nvdiffrast_available
 from atom.render.shading import SHADING_MODES, random_light_directions, shade
 from atom.render.torch_rasterizer import TorchRasterizer
+from atom.render.view_shader import ViewShading, shade_views
 
 __all__ = [
     "BACKENDS",
@@ -24,6 +25,7 @@ __all__ = [
     "SDFField",
     "SphereField",
     "TorchRasterizer",
+    "ViewShading",
     "composite",
     "look_at",
     "make_rasterizer",
@@ -33,6 +35,7 @@ __all__ = [
     "render_mesh",
     "sample_cameras",
     "shade",
+    "shade_views",
     "turntable",
     "vertex_normals",
 ]

@@ -8,9 +8,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from hydra import compose, initialize_config_dir
-from omegaconf import DictConfig
+from omegaconf import OmegaConf
 
-from atom.config import CONF_DIR, register_configs
+from atom.config import CONF_DIR, TrainConfig, register_configs
 from atom.testing.tiny_diffusion import build_tiny_if
 
 TINY_OVERRIDES = [
@@ -36,11 +36,13 @@ def tiny_pipeline(root: Path) -> Path:
     return path
 
 
-def compose_tiny(root: Path, run_dir: Path, *overrides: str) -> DictConfig:
-    """The tiny config with the run in ``run_dir``; extra Hydra overrides are applied last."""
+def compose_tiny(root: Path, run_dir: Path, *overrides: str) -> TrainConfig:
+    """The tiny config (a typed ``TrainConfig``) with the run in ``run_dir``; extra Hydra overrides are applied
+    last."""
     pipeline = tiny_pipeline(root)
     register_configs()
     with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
-        return compose("train", overrides=[
+        cfg = compose("train", overrides=[
             *TINY_OVERRIDES, f"text.path={pipeline}", f"guidance.path={pipeline}", f"run_dir={run_dir}",
             *overrides])
+    return OmegaConf.to_object(cfg)

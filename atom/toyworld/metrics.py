@@ -29,9 +29,11 @@ points in the cube), colour error `EMPTY_COLOUR_ERROR` (the bound of the per-cha
 from __future__ import annotations
 
 import functools
+import json
 import math
 import statistics
 from collections.abc import Callable, Collection, Sequence
+from pathlib import Path
 from typing import Literal
 
 import torch
@@ -545,3 +547,12 @@ def format_table(results: dict, per_prompt: bool = False) -> str:
             cells = [cell(values[key], fmt) for key, _, fmt in _COLUMNS]
             lines.append("| " + " | ".join([f"{row['prompt']} ({row['split']})", *cells]) + " |")
     return "\n".join(lines)
+
+
+def evaluate_to_file(prompts: Sequence[str], meshes: Sequence[Mesh], path: Path,
+                     unseen: Collection[str] | None = None) -> dict:
+    """The toy evaluation as training and ``atom.evaluate`` run it: `evaluate_meshes` on CPU copies of the
+    meshes, written as JSON to ``path``; returns the results."""
+    results = evaluate_meshes(prompts, [mesh.detach().to("cpu") for mesh in meshes], unseen=unseen)
+    Path(path).write_text(json.dumps(results, indent=2, default=float))
+    return results

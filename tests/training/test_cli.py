@@ -7,8 +7,8 @@ import os
 import subprocess
 import sys
 
+from atom.model import list_checkpoints
 from atom.testing.tiny_training import TINY_OVERRIDES, tiny_pipeline
-from atom.training.checkpoint import list_checkpoints
 
 
 def test_multirun_sweep_writes_one_run_per_value(tiny_assets, tmp_path):

@@ -7,8 +7,8 @@ import os
 import subprocess
 import sys
 
+from atom.model import list_checkpoints
 from atom.testing.tiny_training import TINY_OVERRIDES, tiny_pipeline
-from atom.training.checkpoint import list_checkpoints
 
 
 def test_two_process_gloo_run_keeps_replicas_identical(tiny_assets, tmp_path):

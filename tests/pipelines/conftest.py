@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from atom.build import build_generator
+from atom.build import build_model
+from atom.pipelines import TextToMeshPipeline
 from atom.testing.tiny_training import compose_tiny
-from atom.text_to_mesh import Generator
 from atom.training.checkpoint import TrainingState, save_checkpoint
 
 
@@ -25,17 +25,17 @@ def tiny_checkpoint(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("inference_assets")
     run = root / "run"
     cfg = compose_tiny(root, run)
-    generator = build_generator(cfg.model)
+    model = build_model(cfg.model)
     rng = torch.Generator().manual_seed(0)
     with torch.no_grad():
-        for head in (generator.sdf_head, generator.deformation_head):
+        for head in (model.sdf_head, model.deformation_head):
             last = head.net[-1]
             last.weight.copy_(0.3 * torch.randn(last.weight.shape, generator=rng))
             last.bias.zero_()
     state = TrainingState(step=1, optimizer={}, scheduler={}, rng={}, counters={})
-    return save_checkpoint(run, 1, generator, cfg, state)
+    return save_checkpoint(run, 1, model, cfg, state)
 
 
 @pytest.fixture(scope="session")
-def generator(tiny_checkpoint) -> Generator:
-    return Generator.from_pretrained(tiny_checkpoint)
+def pipeline(tiny_checkpoint) -> TextToMeshPipeline:
+    return TextToMeshPipeline.from_pretrained(tiny_checkpoint)
