@@ -77,5 +77,9 @@ def replica_max_difference(module: nn.Module, ctx: DistributedContext) -> float:
 
 
 def cleanup(ctx: DistributedContext) -> None:
+    """Leave the process group together: wait for every rank (rank 0 may still be exporting), then destroy
+    it. Drop DistributedDataParallel wrappers first: a reducer freed after the group is gone blocks its
+    process at exit."""
     if ctx.enabled and dist.is_initialized():
+        dist.barrier()
         dist.destroy_process_group()

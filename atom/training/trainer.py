@@ -246,5 +246,6 @@ class Trainer:
             for callback in self.callbacks:
                 summary.update(callback.on_train_end(self._context()))
         self.logger.finish()
+        self._ddp = None  # release DDP's reducer (it holds the process group) before leaving the group
         dist_utils.cleanup(self.ctx)
         return summary
