@@ -26,7 +26,7 @@ register_configs()
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name=CONFIG_NAME)
 def main(cfg: DictConfig) -> None:
     from atom.model import CheckpointError
-    from atom.pipelines import InferenceError, format_table, run_inference
+    from atom.pipelines import InferenceError, run_inference, summary_table
 
     typed: InferConfig = OmegaConf.to_object(cfg)
     try:
@@ -34,7 +34,7 @@ def main(cfg: DictConfig) -> None:
     except (InferenceError, CheckpointError) as err:
         print(f"atom.infer: error: {err}", file=sys.stderr, flush=True)
         sys.exit(2)
-    print(format_table(summary), flush=True)
+    print(summary_table(summary), flush=True)
     print(f"\nwrote {summary['out_dir']}/index.html and {summary['out_dir']}/summary.json", flush=True)
 
 

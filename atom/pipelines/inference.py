@@ -39,13 +39,14 @@ from atom.geometry.postprocess import cube_transform, decimation_available, post
 from atom.geometry.uv_texture import export_textured_glb, unwrap
 from atom.model import resolve_checkpoint
 from atom.pipelines.index_page import write_index
-from atom.pipelines.interpolation import interpolate_embeddings, walk
+from atom.pipelines.interpolation import walk
 from atom.pipelines.previews import render_views, save_filmstrip, save_gif, save_grid
 from atom.pipelines.text_to_mesh import TextToMeshPipeline
 from atom.pipelines.texture_baking import bake_texture
 from atom.prompts import PromptSet
 from atom.prompts.file_names import prompt_slug
 from atom.render import look_at, make_rasterizer, turntable
+from atom.tables import markdown_table
 from atom.text import TextEmbeddings, validate_prompts
 
 logger = logging.getLogger(__name__)
@@ -229,7 +230,7 @@ def run_inference(cfg: InferConfig) -> dict:
                        enumerate(zip(prompts, results, strict=True))]
         if points:
             with _timer(timing, "encode_s"):
-                text = interpolate_embeddings(pipeline.encode(walk_prompts), points, cfg.interpolate.mode.value)
+                text = pipeline.walk_embeddings(walk_prompts, points, cfg.interpolate.mode.value)
             stems = [f"step_{k:03d}" for k in range(len(points))]
             results = list(_generate(pipeline, writer, text, cfg, stems, "interpolation", False, timing, bar))
             frames = [{"column": k, "label": p.label, "source": walk_prompts[p.source],
@@ -284,16 +285,11 @@ def _generate(pipeline: TextToMeshPipeline, writer: MeshWriter, text: TextEmbedd
             yield result
 
 
-def format_table(summary: dict) -> str:
-    """A plain-text table of the run: one row per prompt (and per interpolation step), then the totals."""
-    rows = [("#", "prompt", "status", "faces", "file")]
-    for r in summary["prompts"]:
-        rows.append((str(r["index"]), r["prompt"], r["status"], str(r["faces"]), r.get("mesh", "-")))
+def summary_table(summary: dict) -> str:
+    """A table of the run: one row per prompt (and per interpolation step), then the totals."""
+    rows = [(r["index"], r["prompt"], r["status"], r["faces"], r.get("mesh", "-")) for r in summary["prompts"]]
     for f in (summary["interpolation"] or {"frames": []})["frames"]:
-        rows.append((f"i{f['column']}", f["label"], f["status"], str(f["faces"]), f.get("mesh", "-")))
-    widths = [min(max(len(row[c]) for row in rows), 60) for c in range(len(rows[0]))]
-    lines = ["  ".join(cell[:60].ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
-    lines.insert(1, "  ".join("-" * width for width in widths))
+        rows.append((f"i{f['column']}", f["label"], f["status"], f["faces"], f.get("mesh", "-")))
     times = ", ".join(f"{key.removesuffix('_s')} {value:.2f} s" for key, value in summary["timing"].items())
-    lines.append(f"\n{len(summary['prompts'])} prompt(s), {len(summary['empty'])} empty; {times}")
-    return "\n".join(lines)
+    totals = f"{len(summary['prompts'])} prompt(s), {len(summary['empty'])} empty; {times}"
+    return markdown_table(("#", "prompt", "status", "faces", "file"), rows) + f"\n\n{totals}"

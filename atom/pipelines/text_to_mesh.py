@@ -111,5 +111,10 @@ class TextToMeshPipeline:
         All prompts are encoded in one batch (one token length); every point is generated in one forward
         pass. The end points are exactly the plain generations of their prompts."""
         points = walk(prompts, steps)
-        text = interpolate_embeddings(self.encode(list(prompts)), points, mode)
+        text = self.walk_embeddings(prompts, points, mode)
         return list(zip(points, self.from_embeddings(text, grid_resolution), strict=True))
+
+    def walk_embeddings(self, prompts: list[str], points: list[InterpolationPoint], mode: str) -> TextEmbeddings:
+        """The embeddings ``[len(points), L, D]`` of a walk (``atom.pipelines.interpolation.walk``) through
+        ``prompts``, all encoded in one batch."""
+        return interpolate_embeddings(self.encode(list(prompts)), points, mode)

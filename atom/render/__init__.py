@@ -3,7 +3,7 @@
 from atom.render.cameras import VIEW_LABELS, Cameras, look_at, sample_cameras, turntable
 from atom.render.field import FieldSamples, SDFField, SphereField
 from atom.render.fragments import Fragments, Rasterizer
-from atom.render.mesh_renderer import MeshRenderOutput, composite, render_mesh, vertex_normals
+from atom.render.mesh_renderer import MeshRenderOutput, composite, render_mesh
 from atom.render.neus import NeuSRenderer, ray_box_intersection
 from atom.render.nvdiffrast_rasterizer import NvdiffrastRasterizer
 from atom.render.rasterizer import BACKENDS, make_rasterizer, nvdiffrast_available
@@ -37,5 +37,4 @@ __all__ = [
     "shade",
     "shade_views",
     "turntable",
-    "vertex_normals",
 ]

@@ -44,8 +44,8 @@ from atom.render import (
 )
 from atom.text import EmbeddingCache, TextEmbeddings
 from atom.training import distributed as dist_utils
+from atom.training.atom_callbacks import MeshExportCallback, RenderGridCallback, ToyEvaluationCallback
 from atom.training.callbacks import Callback
-from atom.training.previews import MeshExportCallback, RenderGridCallback, ToyEvaluationCallback
 from atom.training.stages import StageOutput, Views, render_stage1, render_stage2
 from atom.training.system import StepOutput, TrainingSystem
 from atom.training.trainer import Trainer

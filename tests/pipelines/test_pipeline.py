@@ -19,7 +19,7 @@ from atom.geometry import Mesh
 from atom.geometry.postprocess import postprocess
 from atom.infer import CONFIG_DIR, CONFIG_NAME
 from atom.model import CheckpointError
-from atom.pipelines import InferenceError, format_table, run_inference
+from atom.pipelines import InferenceError, run_inference, summary_table
 
 GRID = 12
 FAST = ["grid_resolution=12", "preview.views=4", "preview.resolution=32", "progress=false", "device=cpu"]
@@ -75,7 +75,7 @@ def test_previews_index_page_and_summary(tiny_checkpoint, tmp_path, capsys):
     assert len(links) >= 6
     for link in links:
         assert not link.startswith(("/", "http")) and (out / link).is_file(), link
-    table = format_table(summary)
+    table = summary_table(summary)
     assert "a blue sphere" in table and "meshes/001_a_blue_sphere.glb" in table
 
 
@@ -134,7 +134,7 @@ def test_an_empty_mesh_is_reported_and_the_others_finish(tiny_checkpoint, tmp_pa
     assert "mesh" not in summary["prompts"][1]
     assert (out / summary["prompts"][2]["mesh"]).is_file()
     assert "a void" in (out / "index.html").read_text()
-    assert "empty" in format_table(summary)
+    assert "empty" in summary_table(summary)
 
 
 def test_postprocess_options_reach_the_exported_mesh(tiny_checkpoint, tmp_path):
