@@ -106,7 +106,7 @@ ModelConfig = _mutable_schema(GeneratorConfig, "ModelConfig")
 
 @dataclass
 class GuidanceConfig:
-    """Score distillation. ``text`` is the guidance model's own encoder (null: share the generator's)."""
+    """Score distillation. ``text`` is the guidance model's own encoder (null: share the model's)."""
 
     kind: GuidanceKind = GuidanceKind.pixel
     path: str = "DeepFloyd/IF-I-XL-v1.0"

@@ -1,7 +1,7 @@
 """Time inference, prompt -> exported mesh, stage by stage: latency (batch 1) and throughput (batch 8).
 
 The generator has the toy model's sizes (``conf/model/toy.yaml``) and random weights (timing does not depend
-on training); the text encoder is the bundled MiniLM. Stages, as ``atom.text_to_mesh`` runs them: text
+on training); the text encoder is the bundled MiniLM. Stages, as ``atom.pipelines.TextToMeshPipeline`` runs them: text
 encoding (uncached: the MiniLM forward; cached: reading ``EmbeddingCache`` files), the triplane (front end),
 the field queries on the tetrahedral grid (SDF at every grid vertex, deformation at the surface vertices
 only; the whole-grid deformation it replaces is shown for comparison), marching tetrahedra, the colour head

@@ -16,11 +16,10 @@ from torch import Tensor
 from atom.geometry import Mesh
 from atom.render import Cameras, Rasterizer, ViewShading, render_mesh, shade_views
 from atom.render.images import image_grid, to_pil
+from atom.render.shading import DEFAULT_AMBIENT, WHITE
 
 # Albedo of a mesh without vertex colours: a light grey that shows the shading.
 PLAIN_ALBEDO = 0.7
-AMBIENT = 0.3
-BACKGROUND = (1.0, 1.0, 1.0)
 
 
 def render_views(mesh: Mesh, cameras: Cameras, resolution: int, rasterizer: Rasterizer) -> Tensor:
@@ -30,8 +29,8 @@ def render_views(mesh: Mesh, cameras: Cameras, resolution: int, rasterizer: Rast
     albedo = mesh.vertex_colors if mesh.vertex_colors is not None else torch.full_like(mesh.vertices, PLAIN_ALBEDO)
     out = render_mesh(mesh.vertices, mesh.faces, cameras, resolution, rasterizer, attributes=albedo)
     light = torch.nn.functional.normalize(cameras.position(), dim=-1).to(mesh.vertices.dtype)
-    background = torch.tensor(BACKGROUND, dtype=mesh.vertices.dtype, device=mesh.device)
-    shading = ViewShading(["lambertian"] * len(cameras), light, background, AMBIENT)
+    background = torch.tensor(WHITE, dtype=mesh.vertices.dtype, device=mesh.device)
+    shading = ViewShading(["lambertian"] * len(cameras), light, background, DEFAULT_AMBIENT)
     return shade_views(out.attributes, out.normal, out.mask, shading).clamp(0, 1)
 
 

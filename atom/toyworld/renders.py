@@ -39,6 +39,7 @@ from atom.render import (
     shade_views,
 )
 from atom.render import sample_cameras as sample_orbit_cameras
+from atom.render.shading import DEFAULT_AMBIENT, WHITE
 from atom.toyworld.shapes import COLOURS, SHAPES, toy64
 
 logger = logging.getLogger(__name__)
@@ -92,8 +93,8 @@ def render_geometry(shape_index: int, cameras: Cameras, resolution: int, mesh_re
 
 
 def shade_geometry(buffers: GeometryBuffers, albedo: Sequence[float] | Tensor, light_directions: Tensor,
-                   modes: Sequence[str], resolution: int, ambient: float = 0.3,
-                   background: Sequence[float] = (1.0, 1.0, 1.0)) -> Tensor:
+                   modes: Sequence[str], resolution: int, ambient: float = DEFAULT_AMBIENT,
+                   background: Sequence[float] = WHITE) -> Tensor:
     """Shade a uniformly coloured shape and composite it over ``background`` with the view shader that the
     trainer uses (``atom.render.view_shader``), then resize.
 
@@ -123,7 +124,7 @@ def render_dataset(resolution: int = 32, views_per_object: int = 256, seed: int 
                    azimuth_range: tuple[float, float] = (-180.0, 180.0),
                    distance_range: tuple[float, float] = (2.5, 3.0),
                    fov_range: tuple[float, float] = (40.0, 45.0),
-                   shading_probs: tuple[float, float, float] = (0.2, 0.6, 0.2), ambient: float = 0.3,
+                   shading_probs: tuple[float, float, float] = (0.2, 0.6, 0.2), ambient: float = DEFAULT_AMBIENT,
                    cache_dir: str | Path | None = DEFAULT_CACHE_DIR, progress: bool = True) -> ToyRenders:
     """Render Toy64 objects from random cameras, each image captioned ``"a {colour} {shape}, {view} view"``.
 
