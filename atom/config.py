@@ -328,3 +328,5 @@ def register_configs() -> None:
     store.store(name="infer_schema", node=InferConfig)
     if not OmegaConf.has_resolver("atom_asset"):
         OmegaConf.register_new_resolver("atom_asset", asset_path)
+    if not OmegaConf.has_resolver("atom_first"):  # ${atom_first:${run_dir},outputs/...}: Hydra's files follow run_dir
+        OmegaConf.register_new_resolver("atom_first", lambda *values: next((v for v in values if v is not None), None))
