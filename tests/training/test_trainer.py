@@ -125,6 +125,7 @@ def test_foreign_checkpoint_is_refused(tiny_config, tmp_path):
         ("render.rasterizer=opengl", "Invalid value 'opengl', expected one of [torch, nvdiffrast, auto]"),
         ("trainer.max_steps=many", "Value 'many' of type 'str' could not be converted to Integer"),
         ("text.kind=bert", "Invalid value 'bert', expected one of [minilm, t5, clip]"),
+        ("trainer.precision=fp61", "Invalid value 'fp61', expected one of [fp32, bf16, fp16]"),
     ],
 )
 def test_config_errors_name_the_key_and_accepted_values(tiny_config, tmp_path, override, message):
