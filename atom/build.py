@@ -19,7 +19,7 @@ from atom.model import GeneratorConfig, TriplaneGenerator
 from atom.prompts import PromptSet
 from atom.text.from_config import build_text_encoder
 
-__all__ = ["build_generator", "build_guidance", "build_prompt_set", "build_text_encoder", "resolve_device"]
+__all__ = ["build_model", "build_guidance", "build_prompt_set", "build_text_encoder", "resolve_device"]
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +36,8 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
-def build_generator(cfg: ModelConfig) -> TriplaneGenerator:
+def build_model(cfg: ModelConfig) -> TriplaneGenerator:
+    """The text-to-triplane network of a typed ``ModelConfig`` (a dataclass instance)."""
     sizes = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(ModelConfig)}
     return TriplaneGenerator(GeneratorConfig(**sizes))
 

@@ -109,12 +109,12 @@ class Holdout(Enum):
 
 # The two enums below also subclass ``str``: their members compare equal to their values, as the training
 # loop and the wandb client compare them with plain strings.
-class Precision(str, Enum):
-    """Training compute precision: autocast to bf16 or fp16 (with a gradient scaler) on CUDA."""
+class Precision(Enum):
+    """Training compute precision: autocast on CUDA only."""
 
     fp32 = "fp32"
-    bf16 = "bf16"
-    fp16 = "fp16"
+    bf16 = "bf16"  # autocast to bfloat16
+    fp16 = "fp16"  # autocast to float16 with torch's GradScaler
 
 
 class WandbMode(str, Enum):
@@ -139,7 +139,7 @@ class TextConfig:
 @dataclass
 class ModelConfig:
     """The text-to-triplane generator: the fields of ``atom.model.GeneratorConfig`` (documented there), with
-    the same defaults (tested); ``atom.build.build_generator`` turns it into one."""
+    the same defaults (tested); ``atom.build.build_model`` turns it into one."""
 
     text_dim: int = 384
     query_resolution: int = 8
@@ -226,6 +226,8 @@ class Stage1Config:
     num_importance: int = 16
     eikonal_weight: float = 0.1
     init_inv_std: float = 0.3
+    # NeuS's cosine annealing: the ratio goes linearly 0 -> 1 over this many steps (0: plain NeuS from step 0)
+    cos_anneal_steps: int = 0
 
 
 @dataclass
@@ -428,3 +430,5 @@ def register_configs() -> None:
     store.store(name="app_schema", node=AppConfig)
     if not OmegaConf.has_resolver("atom_asset"):
         OmegaConf.register_new_resolver("atom_asset", asset_path)
+    if not OmegaConf.has_resolver("atom_first"):  # ${atom_first:${run_dir},outputs/...}: Hydra's files follow run_dir
+        OmegaConf.register_new_resolver("atom_first", lambda *values: next((v for v in values if v is not None), None))

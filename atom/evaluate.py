@@ -1,9 +1,9 @@
 """``python -m atom.evaluate ckpt=...`` / ``atom-eval``: metrics of a trained checkpoint.
 
-``metric=toy`` (default): generates a mesh for each prompt (all 64 Toy64 prompts by default) in one batched
-pass, compares it with the analytic ground truth (Chamfer-L1, F-score@0.05, volume IoU, colour error, 3D
-R-precision), prints a table and writes a JSON file. Prompts outside the toy vocabulary are generated and
-reported as having no ground truth.
+``metric=toy`` (default): generates a mesh for each prompt (all 64 Toy64 prompts by default), compares it with
+the analytic ground truth (Chamfer-L1, F-score@0.05, volume IoU, colour error, 3D R-precision), prints a
+table and writes a JSON file. Prompts outside the toy vocabulary are generated and reported as having no
+ground truth.
 
 ``metric=clip clip.path=<CLIP folder or hub id>``: CLIP R@1, R@5 and mean CLIP similarity of 8-view turntable
 renders (``atom.evaluation.clip_r_precision``). Prompts: ``prompts=[...]`` and/or ``prompts_file=``, else the
@@ -21,53 +21,54 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from atom.config import CONF_DIR, EvaluationMetric, register_configs
+from atom.build import build_prompt_set, resolve_device
+from atom.config import CONF_DIR, EvaluateConfig, EvaluationMetric, TrainConfig, register_configs
+from atom.evaluation import CLIPLoadError, CLIPScorer, ViewProtocol, clip_r_precision
+from atom.evaluation import format_table as format_clip_table
+from atom.model import CheckpointError, resolve_checkpoint
+from atom.prompts import PromptSet
+from atom.render import make_rasterizer
+from atom.toyworld.metrics import evaluate_to_file
+from atom.toyworld.metrics import format_table as format_toy_table
+from atom.toyworld.shapes import toy64, toy64_split
 
 register_configs()
 logger = logging.getLogger("atom.evaluate")
-MESH_BATCH = 8  # prompts per generator forward pass
+MESH_BATCH = 8  # prompts per forward pass
 
 
 def generate_meshes(checkpoint: Path, prompts: list[str], grid_resolution: int, device: str) -> list:
-    """One CPU mesh per prompt from the checkpoint (the single place that opens the text-to-mesh model)."""
-    from atom.build import resolve_device
-    from atom.text_to_mesh import Generator
+    """One CPU mesh per prompt from the checkpoint, ``MESH_BATCH`` prompts per pass."""
+    from atom.pipelines import TextToMeshPipeline
 
-    generator = Generator.from_pretrained(checkpoint, device=resolve_device(device))
+    pipeline = TextToMeshPipeline.from_pretrained(checkpoint, device=resolve_device(device))
     meshes = []
     for start in range(0, len(prompts), MESH_BATCH):
-        batch = generator(prompts[start : start + MESH_BATCH], grid_resolution=grid_resolution)
+        batch = pipeline(prompts[start : start + MESH_BATCH], grid_resolution=grid_resolution)
         meshes += [mesh.detach().to("cpu") for mesh in batch]
     return meshes
 
 
-def requested_prompts(cfg: DictConfig) -> list[str]:
+def requested_prompts(cfg: EvaluateConfig) -> list[str]:
     """``prompts=[...]`` followed by the lines of ``prompts_file=`` (either may be empty)."""
-    from atom.prompts import PromptSet
-
     prompts = list(cfg.prompts)
     if cfg.prompts_file:
         prompts += PromptSet.from_file(Path(cfg.prompts_file).expanduser()).prompts
     return list(dict.fromkeys(prompts))
 
 
-def trained_prompt_set(checkpoint: Path):
+def trained_prompt_set(checkpoint: Path) -> PromptSet | None:
     """The checkpoint's own prompt set (from its ``train_config.yaml``), or None with a warning."""
-    from atom.build import build_prompt_set
-    from atom.config import TrainConfig
-
     try:
         cfg = OmegaConf.merge(OmegaConf.structured(TrainConfig), OmegaConf.load(checkpoint / "train_config.yaml"))
-        return build_prompt_set(cfg.prompts)
+        return build_prompt_set(OmegaConf.to_object(cfg).prompts)
     except (OSError, ValueError) as err:
         logger.warning("cannot rebuild the training prompts of %s (%s): no seen/unseen split", checkpoint, err)
         return None
 
 
-def clip_prompt_set(cfg: DictConfig, checkpoint: Path):
+def clip_prompt_set(cfg: EvaluateConfig, checkpoint: Path) -> PromptSet:
     """The prompts to score and their split: seen = trained on by the checkpoint, unseen = all others."""
-    from atom.prompts import PromptSet
-
     trained = trained_prompt_set(checkpoint)
     prompts = requested_prompts(cfg)
     if not prompts:
@@ -80,11 +81,7 @@ def clip_prompt_set(cfg: DictConfig, checkpoint: Path):
                                name="requested")
 
 
-def evaluate_clip(cfg: DictConfig, checkpoint: Path) -> dict:
-    from atom.build import resolve_device
-    from atom.evaluation import CLIPScorer, ViewProtocol, clip_r_precision, format_table
-    from atom.render import make_rasterizer
-
+def evaluate_clip(cfg: EvaluateConfig, checkpoint: Path) -> dict:
     scorer = CLIPScorer(cfg.clip.path, device=resolve_device(cfg.device), batch_size=cfg.clip.batch_size)
     prompt_set = clip_prompt_set(cfg, checkpoint)
     protocol = ViewProtocol(views=cfg.clip.views, elevation=cfg.clip.elevation, distance=cfg.clip.distance,
@@ -93,45 +90,35 @@ def evaluate_clip(cfg: DictConfig, checkpoint: Path) -> dict:
     results = clip_r_precision(meshes, prompt_set, scorer, make_rasterizer(cfg.clip.rasterizer.value), protocol)
     output = Path(cfg.output) if cfg.output else checkpoint / "clip_r_precision.json"
     output.write_text(json.dumps(results, indent=2))
-    print(format_table(results), flush=True)
+    print(format_clip_table(results), flush=True)
     print(f"\nwrote {output}", flush=True)
     return results
 
 
-def evaluate_toy(cfg: DictConfig, checkpoint: Path) -> dict:
-    from atom.toyworld.metrics import evaluate_meshes, format_table
-    from atom.toyworld.shapes import toy64, toy64_split
-
+def evaluate_toy(cfg: EvaluateConfig, checkpoint: Path) -> dict:
     objects = toy64()
     prompts = requested_prompts(cfg) or [obj.prompt for obj in objects]
     _, test = toy64_split()
     unseen = {objects[i].prompt for i in test}
-    meshes = generate_meshes(checkpoint, prompts, cfg.grid_resolution, cfg.device)
-    results = evaluate_meshes(prompts, meshes, unseen=unseen)
     output = Path(cfg.output) if cfg.output else checkpoint / "evaluation.json"
-    output.write_text(json.dumps(results, indent=2, default=float))
-    table = format_table(results)
-    print(table, flush=True)
+    meshes = generate_meshes(checkpoint, prompts, cfg.grid_resolution, cfg.device)
+    results = evaluate_to_file(prompts, meshes, output, unseen)
+    print(format_toy_table(results), flush=True)
     print(f"\nwrote {output}", flush=True)
     return results
 
 
-def evaluate_checkpoint(cfg: DictConfig) -> dict:
-    from atom.training.checkpoint import resolve_checkpoint
-
+def evaluate_checkpoint(cfg: EvaluateConfig) -> dict:
     checkpoint = resolve_checkpoint(cfg.ckpt)
-    if cfg.metric == EvaluationMetric.clip:
+    if cfg.metric is EvaluationMetric.clip:
         return evaluate_clip(cfg, checkpoint)
     return evaluate_toy(cfg, checkpoint)
 
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR / "evaluate"), config_name="evaluate")
 def main(cfg: DictConfig) -> None:
-    from atom.evaluation import CLIPLoadError
-    from atom.training.checkpoint import CheckpointError
-
     try:
-        evaluate_checkpoint(cfg)
+        evaluate_checkpoint(OmegaConf.to_object(cfg))
     except (CLIPLoadError, CheckpointError) as err:
         print(f"atom.evaluate: error: {err}", file=sys.stderr, flush=True)
         sys.exit(2)

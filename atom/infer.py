@@ -12,9 +12,9 @@ from __future__ import annotations
 import sys
 
 import hydra
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
-from atom.config import CONF_DIR, register_configs
+from atom.config import CONF_DIR, InferConfig, register_configs
 
 # A folder with no sub-folders, so that no key (prompts=...) is mistaken for a config group choice.
 CONFIG_DIR = CONF_DIR / "infer"
@@ -25,15 +25,16 @@ register_configs()
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name=CONFIG_NAME)
 def main(cfg: DictConfig) -> None:
-    from atom.inference import InferenceError, format_table, run_inference
-    from atom.training.checkpoint import CheckpointError
+    from atom.model import CheckpointError
+    from atom.pipelines import InferenceError, run_inference, summary_table
 
+    typed: InferConfig = OmegaConf.to_object(cfg)
     try:
-        summary = run_inference(cfg)
+        summary = run_inference(typed)
     except (InferenceError, CheckpointError) as err:
         print(f"atom.infer: error: {err}", file=sys.stderr, flush=True)
         sys.exit(2)
-    print(format_table(summary), flush=True)
+    print(summary_table(summary), flush=True)
     print(f"\nwrote {summary['out_dir']}/index.html and {summary['out_dir']}/summary.json", flush=True)
 
 

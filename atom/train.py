@@ -1,7 +1,8 @@
 """``python -m atom.train`` / ``atom-train``: Hydra entry point of the two-stage amortized trainer.
 
-Thin by design: it resolves the config (``conf/`` merged into ``atom.config.TrainConfig``), picks the run
-directory and hands both to ``atom.training.Trainer``.
+Thin by design: it resolves the config (``conf/`` merged into ``atom.config.TrainConfig``, then a typed
+``TrainConfig`` instance), picks the run directory and hands both to
+``atom.training.atom_system.build_trainer`` (AToM's system in the generic ``Trainer``).
 """
 
 from __future__ import annotations
@@ -23,13 +24,13 @@ logger = logging.getLogger("atom.train")
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="train")
 def main(cfg: DictConfig) -> dict:
-    from atom.training.trainer import Trainer
+    from atom.training.atom_system import build_trainer
 
     run_dir = Path(cfg.run_dir) if cfg.run_dir else Path(HydraConfig.get().runtime.output_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     if int(os.environ.get("RANK", "0")) == 0:
         (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
-    trainer = Trainer(cfg, run_dir)
+    trainer = build_trainer(OmegaConf.to_object(cfg), run_dir)
     summary = trainer.fit()
     if trainer.ctx.is_main:
         (run_dir / "summary.json").write_text(json.dumps(

@@ -1,7 +1,7 @@
 """Time inference, prompt -> exported mesh, stage by stage: latency (batch 1) and throughput (batch 8).
 
-The generator has the toy model's sizes (``atom/conf/model/toy.yaml``) and random weights (timing does not depend
-on training); the text encoder is the bundled MiniLM. Stages, as ``atom.text_to_mesh`` runs them: text
+The model has the toy sizes (``atom/conf/model/toy.yaml``) and random weights (timing does not depend
+on training); the text encoder is the bundled MiniLM. Stages, as ``atom.pipelines.TextToMeshPipeline`` runs them: text
 encoding (uncached: the MiniLM forward; cached: reading ``EmbeddingCache`` files), the triplane (front end),
 the field queries on the tetrahedral grid (SDF at every grid vertex, deformation at the surface vertices
 only; the whole-grid deformation it replaces is shown for comparison), marching tetrahedra, the colour head
@@ -28,9 +28,8 @@ from timing import machine_header, median_times
 
 from atom.config import CONF_DIR
 from atom.geometry import Mesh, export_mesh, extract_mesh, tetrahedral_grid
-from atom.model import TriplaneGenerator
+from atom.model import TriplaneGenerator, surface_deformation
 from atom.text import EmbeddingCache, MiniLMTextEncoder
-from atom.text_to_mesh import surface_deformation
 
 PROMPTS = ["a red cube", "a blue sphere", "a green cone", "a yellow torus", "a purple cylinder",
            "an orange capsule", "a white pyramid", "a black ring"]

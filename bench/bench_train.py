@@ -16,10 +16,11 @@ from pathlib import Path
 
 import torch
 from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
 from timing import machine_header, median_times
 
 from atom.config import CONF_DIR, register_configs
-from atom.training.trainer import Trainer
+from atom.training.atom_system import build_trainer
 
 
 def peak_memory_mib(device: torch.device) -> float:
@@ -38,7 +39,7 @@ def main() -> None:
         cfg = compose("train", overrides=[
             "experiment=toy64", "logger=none", "trainer.progress=false", f"run_dir={tmp}",
             "trainer.resume=none", *args.overrides])
-        trainer = Trainer(cfg, Path(tmp))
+        trainer = build_trainer(OmegaConf.to_object(cfg), Path(tmp))
         rows = []
         for stage, first_step in ((1, 0), (2, cfg.stage1.steps)):
             trainer.step = first_step

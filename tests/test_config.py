@@ -124,7 +124,7 @@ def test_model_schema_matches_the_generator_config():
 
     assert describe(ModelConfig) == describe(GeneratorConfig)
     model = OmegaConf.to_object(_compose("model=atom")).model
-    assert build.build_generator(model).config == GeneratorConfig(**dataclasses.asdict(model))
+    assert build.build_model(model).config == GeneratorConfig(**dataclasses.asdict(model))
 
 
 def _train_enum_fields():

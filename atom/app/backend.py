@@ -38,21 +38,20 @@ from atom.config import (
     TrainConfig,
 )
 from atom.geometry import Mesh, export_mesh
-from atom.inference.interpolation import interpolate_embeddings, walk
-from atom.inference.pipeline import MeshWriter
+from atom.model import resolve_checkpoint
+from atom.pipelines import TextToMeshPipeline, walk
+from atom.pipelines.inference import MeshWriter
 from atom.prompts import PromptSet
 from atom.prompts.file_names import prompt_slug
 from atom.text import TextEmbeddings, validate_prompts
-from atom.text_to_mesh import Generator
-from atom.training.checkpoint import resolve_checkpoint
 
 logger = logging.getLogger(__name__)
 MIN_GRID_RESOLUTION = 8
 
 
-def load_text_to_mesh(checkpoint: Path, device: str) -> Generator:
-    """The text-to-mesh object for a resolved checkpoint directory (raises ``CheckpointError``)."""
-    return Generator.from_pretrained(checkpoint, device=device)
+def load_text_to_mesh(checkpoint: Path, device: str) -> TextToMeshPipeline:
+    """The text-to-mesh pipeline of a resolved checkpoint directory (raises ``CheckpointError``)."""
+    return TextToMeshPipeline.from_pretrained(checkpoint, device=device)
 
 
 def example_prompts(checkpoint: Path) -> PromptSet | None:
@@ -61,7 +60,7 @@ def example_prompts(checkpoint: Path) -> PromptSet | None:
     config_file = checkpoint / "train_config.yaml"
     try:
         cfg = OmegaConf.merge(OmegaConf.structured(TrainConfig), OmegaConf.load(config_file))
-        return build_prompt_set(cfg.prompts)
+        return build_prompt_set(OmegaConf.to_object(cfg).prompts)
     except Exception as err:  # a config from other code, a prompts file that is not on this machine
         logger.warning("no example prompts: cannot rebuild the prompt set of %s: %s", config_file, err)
         return None
@@ -108,7 +107,7 @@ class Generation:
 class TextToMeshService:
     """A loaded text-to-mesh model and the folder it writes to; one request at a time (the app's queue)."""
 
-    def __init__(self, pipeline: Generator, checkpoint: Path, out_dir: Path, texture_resolution: int = 512,
+    def __init__(self, pipeline: TextToMeshPipeline, checkpoint: Path, out_dir: Path, texture_resolution: int = 512,
                  max_grid_resolution: int = 128, max_interpolation_meshes: int = 33) -> None:
         self.pipeline, self.checkpoint, self.out_dir = pipeline, checkpoint, Path(out_dir)
         self.texture_resolution = texture_resolution
@@ -148,7 +147,7 @@ class TextToMeshService:
             raise ValueError(f"{len(prompts)} prompts x {steps} steps make {len(points)} meshes; at most "
                              f"{self.max_interpolation_meshes} are generated in one pass (fewer prompts or steps)")
         self._check(options)
-        text = interpolate_embeddings(self.pipeline.encode(prompts), points, mode)  # checks ``mode``
+        text = self.pipeline.walk_embeddings(prompts, points, mode)  # checks ``mode``
         stems = [f"step_{k:03d}" for k in range(len(points))]
         return self._run(text, [p.label for p in points], options, self._folder("walk"), stems, obj_and_uv=False)
 

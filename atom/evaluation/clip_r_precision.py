@@ -32,7 +32,7 @@ from torch import Tensor
 from transformers import CLIPModel, CLIPProcessor
 
 from atom.geometry import Mesh
-from atom.inference.previews import render_views
+from atom.pipelines.previews import render_views
 from atom.prompts import PromptSet
 from atom.render import Rasterizer, turntable
 from atom.render.images import to_pil

@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 
 from atom.geometry.gather import gather_rows
-from atom.geometry.mesh import Mesh
+from atom.geometry.mesh import Mesh, edge_keys
 from atom.geometry.tetrahedral_grid import TetrahedralGrid
 
 logger = logging.getLogger(__name__)
@@ -97,16 +97,16 @@ def marching_tetrahedra(
     # Unique grid edges of the surface tetrahedra, and for each tetrahedron which unique edge is which.
     local_edges = surface_tets.index_select(1, _TET_EDGES.to(device).reshape(-1)).view(-1, 6, 2)
     first, second = local_edges.unbind(dim=-1)
-    keys = torch.minimum(first, second) * num_vertices + torch.maximum(first, second)
-    edge_keys, tet_edge_to_edge = torch.unique(keys, return_inverse=True)  # [E], [M, 6]
-    edge_a, edge_b = edge_keys // num_vertices, edge_keys % num_vertices
+    keys = edge_keys(first, second, num_vertices)
+    unique_keys, tet_edge_to_edge = torch.unique(keys, return_inverse=True)  # [E], [M, 6]
+    edge_a, edge_b = unique_keys // num_vertices, unique_keys % num_vertices
     crossing = torch.nonzero(gather_rows(inside, edge_a) != gather_rows(inside, edge_b))[:, 0]
     edge_a, edge_b = gather_rows(edge_a, crossing), gather_rows(edge_b, crossing)
     # Orient each crossing edge from its inside end a to its outside end b.
     a_inside = gather_rows(inside, edge_a)
     a = torch.where(a_inside, edge_a, edge_b)
     b = torch.where(a_inside, edge_b, edge_a)
-    edge_to_vertex = torch.full_like(edge_keys, -1)
+    edge_to_vertex = torch.full_like(unique_keys, -1)
     edge_to_vertex.index_copy_(0, crossing, torch.arange(crossing.shape[0], device=device))
 
     sdf_a, sdf_b = gather_rows(sdf, a), gather_rows(sdf, b)

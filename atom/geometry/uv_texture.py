@@ -1,6 +1,6 @@
 """UV-textured meshes: xatlas unwrapping, seam dilation of a baked texture, and textured GLB export.
 
-The texture itself is baked elsewhere (``atom.inference.texture_baking`` rasterizes the UV layout and
+The texture itself is baked elsewhere (``atom.pipelines.texture_baking`` rasterizes the UV layout and
 queries the colour head at each texel's surface point), because that needs a rasterizer and this room
 uses only torch, trimesh and xatlas.
 

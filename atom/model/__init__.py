@@ -1,7 +1,10 @@
-"""Text-to-triplane network, triplane sampling, SDF/deformation/colour heads and the generator."""
+"""Text-to-triplane network, triplane sampling, SDF/deformation/colour heads, the model, mesh extraction from
+triplanes, and reading checkpoints."""
 
+from atom.model.checkpoints import CheckpointError, list_checkpoints, resolve_checkpoint
 from atom.model.generator import GeneratorConfig, TriplaneGenerator
 from atom.model.heads import ColorHead, DeformationHead, FlexiCubesWeightHead, SDFDeformationHead, SDFHead
+from atom.model.mesh_extraction import surface_deformation, triplanes_to_meshes
 from atom.model.reconstruction import (
     RECONSTRUCTION_PRESETS,
     GridFields,
@@ -17,6 +20,7 @@ __all__ = [
     "CRM_PLANE_AXES",
     "PLANE_AXES",
     "RECONSTRUCTION_PRESETS",
+    "CheckpointError",
     "ColorHead",
     "DeformationHead",
     "FlexiCubesWeightHead",
@@ -30,6 +34,10 @@ __all__ = [
     "TriplaneConv",
     "TriplaneGenerator",
     "input_noise_coefficients",
+    "list_checkpoints",
     "pooled_context",
+    "resolve_checkpoint",
     "sample_triplane",
+    "surface_deformation",
+    "triplanes_to_meshes",
 ]

@@ -1,4 +1,4 @@
-"""Cameras, rasterization, NeuS volume rendering and shading (torch only; optional nvdiffrast)."""
+"""Cameras, rasterization, NeuS volume rendering, shading and the view shader (torch only; optional nvdiffrast)."""
 
 from atom.render.cameras import VIEW_LABELS, Cameras, look_at, sample_cameras, turntable
 from atom.render.ccm import CRM_BACKGROUND, ccm_shade, decode_ccm
@@ -6,12 +6,13 @@ from atom.render.crm_tiles import crm_unet_input, tile_views, untile_views
 from atom.render.crm_views import CRM_VIEW_NAMES, CRMViews, crm_cameras, render_crm_views
 from atom.render.field import FieldSamples, SDFField, SphereField
 from atom.render.fragments import Fragments, Rasterizer
-from atom.render.mesh_renderer import MeshRenderOutput, composite, render_mesh, vertex_normals
+from atom.render.mesh_renderer import MeshRenderOutput, composite, render_mesh
 from atom.render.neus import NeuSRenderer, ray_box_intersection
 from atom.render.nvdiffrast_rasterizer import NvdiffrastRasterizer
 from atom.render.rasterizer import BACKENDS, make_rasterizer, nvdiffrast_available
 from atom.render.shading import SHADING_MODES, random_light_directions, shade
 from atom.render.torch_rasterizer import TorchRasterizer
+from atom.render.view_shader import ViewShading, shade_views
 
 __all__ = [
     "BACKENDS",
@@ -31,6 +32,7 @@ __all__ = [
     "SphereField",
     "TorchRasterizer",
     "ccm_shade",
+    "ViewShading",
     "composite",
     "crm_cameras",
     "crm_unet_input",
@@ -47,5 +49,5 @@ __all__ = [
     "tile_views",
     "turntable",
     "untile_views",
-    "vertex_normals",
+    "shade_views",
 ]

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
+from atom.geometry.mesh import vertex_normals
 from atom.render.cameras import Cameras
 from atom.render.fragments import Fragments, Rasterizer
 
@@ -63,18 +64,6 @@ class MeshRenderOutput:
             image.permute(0, 2, 3, 1), self.fragments, self.clip_vertices, self.faces
         )
         return blended.permute(0, 3, 1, 2)
-
-
-def vertex_normals(vertices: Tensor, faces: Tensor) -> Tensor:
-    """Area-weighted unit vertex normals [B, V, 3] of ``vertices`` [B, V, 3] (zeros for isolated vertices)."""
-    corners = vertices[:, faces]  # [B, F, 3, 3]
-    face_normals = torch.linalg.cross(
-        corners[:, :, 1] - corners[:, :, 0], corners[:, :, 2] - corners[:, :, 0], dim=-1
-    )  # length = twice the area: area weighting for free
-    normals = torch.zeros_like(vertices)
-    for corner in range(3):
-        normals = normals.index_add(1, faces[:, corner], face_normals)
-    return torch.nn.functional.normalize(normals, dim=-1, eps=1e-20)
 
 
 def render_mesh(

@@ -67,8 +67,8 @@ class NeuSRenderer(nn.Module):
         bound: half-size of the box [-bound, bound]^3 that holds the object.
         init_inv_std: initial value of the learnable ``variance``; sharpness ``s = exp(10 * variance)``.
         importance_inv_std: fixed sharpness used to place the importance samples.
-        cos_anneal_ratio: NeuS's cosine annealing in [0, 1] (1 = plain NeuS estimate); the trainer may
-            change the attribute during training.
+        cos_anneal_ratio: NeuS's cosine annealing in [0, 1] (1 = plain NeuS estimate); AToM's training
+            system sets the attribute every step (0 -> 1 over ``stage1.cos_anneal_steps``; 0 steps: always 1).
     """
 
     def __init__(

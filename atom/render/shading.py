@@ -11,10 +11,14 @@ from torch import Tensor
 from atom.render.cameras import Cameras
 
 SHADING_MODES = ("albedo", "lambertian", "textureless")
+#: ambient fraction and background every renderer uses unless configured otherwise (``RenderConfig`` too)
+DEFAULT_AMBIENT = 0.3
+WHITE = (1.0, 1.0, 1.0)
 
 
 def shade(
-    albedo: Tensor, normals: Tensor, light_direction: Tensor, mode: str = "lambertian", ambient: float = 0.3
+    albedo: Tensor, normals: Tensor, light_direction: Tensor, mode: str = "lambertian",
+    ambient: float = DEFAULT_AMBIENT,
 ) -> Tensor:
     """Shade surface points.
 

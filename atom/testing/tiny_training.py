@@ -9,10 +9,10 @@ from pathlib import Path
 
 import torch
 from hydra import compose, initialize_config_dir
-from omegaconf import DictConfig
+from omegaconf import OmegaConf
 
-from atom.build import build_generator
-from atom.config import CONF_DIR, register_configs
+from atom.build import build_model
+from atom.config import CONF_DIR, TrainConfig, register_configs
 from atom.testing.tiny_diffusion import build_tiny_if
 from atom.training.checkpoint import TrainingState, save_checkpoint
 
@@ -39,18 +39,20 @@ def tiny_pipeline(root: Path) -> Path:
     return path
 
 
-def compose_tiny(root: Path, run_dir: Path, *overrides: str) -> DictConfig:
-    """The tiny config with the run in ``run_dir``; extra Hydra overrides are applied last."""
+def compose_tiny(root: Path, run_dir: Path, *overrides: str) -> TrainConfig:
+    """The tiny config (a typed ``TrainConfig``) with the run in ``run_dir``; extra Hydra overrides are applied
+    last."""
     pipeline = tiny_pipeline(root)
     register_configs()
     with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
-        return compose("train", overrides=[
+        cfg = compose("train", overrides=[
             *TINY_OVERRIDES, f"text.path={pipeline}", f"guidance.path={pipeline}", f"run_dir={run_dir}",
             *overrides])
+    return OmegaConf.to_object(cfg)
 
 
 def tiny_checkpoint(root: Path) -> Path:
-    """A checkpoint of a freshly built tiny generator (tiny T5 text encoder, 8^2 triplanes) under
+    """A checkpoint of a freshly built tiny text-to-triplane model (tiny T5 text encoder, 8^2 triplanes) under
     ``root/run``, saved through the trainer's own ``save_checkpoint``; returns its directory.
 
     Untrained: even one tiny training step costs far longer on a shared CPU, and its users (inference, the
@@ -60,12 +62,12 @@ def tiny_checkpoint(root: Path) -> Path:
     """
     run = root / "run"
     cfg = compose_tiny(root, run)
-    generator = build_generator(cfg.model)
+    model = build_model(cfg.model)
     rng = torch.Generator().manual_seed(0)
     with torch.no_grad():
-        for head in (generator.sdf_head, generator.deformation_head):
+        for head in (model.sdf_head, model.deformation_head):
             last = head.net[-1]
             last.weight.copy_(0.3 * torch.randn(last.weight.shape, generator=rng))
             last.bias.zero_()
     state = TrainingState(step=1, optimizer={}, scheduler={}, rng={}, counters={})
-    return save_checkpoint(run, 1, generator, cfg, state)
+    return save_checkpoint(run, 1, model, cfg, state)

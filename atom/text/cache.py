@@ -13,6 +13,7 @@ what it did.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import sys
 import tempfile
@@ -30,6 +31,9 @@ from atom.config import CONF_DIR, TextConfig
 from atom.text.encoder import TextEmbeddings, TextEncoder, validate_prompts
 from atom.text.from_config import build_text_encoder
 
+#: which encoder identity each text-encoder config gave (lets training skip building the encoder)
+ENCODERS_FILE = "encoders.json"
+
 
 class EmbeddingCache:
     """A folder of cached embeddings: `get_or_encode` fills it, `load` reads it without any encoder."""
@@ -46,6 +50,27 @@ class EmbeddingCache:
         """`(identity, prompt) in cache`."""
         identity, prompt = key
         return self.path_for(identity, prompt).is_file()
+
+    def remember_encoder(self, settings: str, identity: str) -> None:
+        """Record that the encoder built from ``settings`` (a config's canonical JSON) has ``identity``, so a
+        later run with the same settings can read its prompts without building the encoder at all."""
+        known = self._encoders()
+        if known.get(settings) == identity:
+            return
+        known[settings] = identity
+        self.directory.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=self.directory, suffix=".tmp")
+        with os.fdopen(handle, "w", encoding="utf-8") as file:
+            json.dump(known, file, indent=1, sort_keys=True)
+        os.replace(temporary, self.directory / ENCODERS_FILE)
+
+    def encoder_identity(self, settings: str) -> str | None:
+        """The identity recorded by `remember_encoder` for ``settings``, or None."""
+        return self._encoders().get(settings)
+
+    def _encoders(self) -> dict[str, str]:
+        path = self.directory / ENCODERS_FILE
+        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
 
     def load(self, identity: str, prompts: Sequence[str]) -> TextEmbeddings:
         """Embeddings [B, L, D] of `prompts` as stored for `identity`; KeyError naming any missing prompts."""

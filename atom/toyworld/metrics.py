@@ -29,9 +29,11 @@ points in the cube), colour error `EMPTY_COLOUR_ERROR` (the bound of the per-cha
 from __future__ import annotations
 
 import functools
+import json
 import math
 import statistics
 from collections.abc import Callable, Collection, Sequence
+from pathlib import Path
 from typing import Literal
 
 import torch
@@ -39,6 +41,7 @@ from scipy.spatial import cKDTree
 from torch import Tensor
 
 from atom.geometry import Mesh
+from atom.tables import markdown_table
 from atom.toyworld.shapes import ToyObject, ToyShape, find_object, toy64, toy64_split
 
 EMPTY_CHAMFER = 2.0 * math.sqrt(3.0)
@@ -530,18 +533,23 @@ def summary_scalars(results: dict) -> dict[str, float]:
 def format_table(results: dict, per_prompt: bool = False) -> str:
     """A Markdown table of `evaluate_meshes` results: one row per split (and per prompt if asked)."""
     header = ["split", *(title for _, title, _ in _COLUMNS)]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
 
     def cell(value: object, fmt: str) -> str:
         return "-" if value is None else fmt.format(value)
 
-    for split, summary in results["summary"].items():
-        lines.append(
-            "| " + " | ".join([split, *(cell(summary[key], fmt) for key, _, fmt in _COLUMNS)]) + " |"
-        )
+    rows = [[split, *(cell(summary[key], fmt) for key, _, fmt in _COLUMNS)]
+            for split, summary in results["summary"].items()]
     if per_prompt:
         for row in results["per_prompt"]:
             values = {**row, "count": 1, "empty": int(row["empty"])}
-            cells = [cell(values[key], fmt) for key, _, fmt in _COLUMNS]
-            lines.append("| " + " | ".join([f"{row['prompt']} ({row['split']})", *cells]) + " |")
-    return "\n".join(lines)
+            rows.append([f"{row['prompt']} ({row['split']})", *(cell(values[key], fmt) for key, _, fmt in _COLUMNS)])
+    return markdown_table(header, rows, max_width=80)
+
+
+def evaluate_to_file(prompts: Sequence[str], meshes: Sequence[Mesh], path: Path,
+                     unseen: Collection[str] | None = None) -> dict:
+    """The toy evaluation as training and ``atom.evaluate`` run it: `evaluate_meshes` on CPU copies of the
+    meshes, written as JSON to ``path``; returns the results."""
+    results = evaluate_meshes(prompts, [mesh.detach().to("cpu") for mesh in meshes], unseen=unseen)
+    Path(path).write_text(json.dumps(results, indent=2, default=float))
+    return results

@@ -32,13 +32,14 @@ from atom.prompts.views import view_prompt
 from atom.render import (
     SHADING_MODES,
     Cameras,
-    composite,
+    ViewShading,
     make_rasterizer,
     random_light_directions,
     render_mesh,
-    shade,
+    shade_views,
 )
 from atom.render import sample_cameras as sample_orbit_cameras
+from atom.render.shading import DEFAULT_AMBIENT, WHITE
 from atom.toyworld.shapes import COLOURS, SHAPES, toy64
 
 logger = logging.getLogger(__name__)
@@ -92,9 +93,10 @@ def render_geometry(shape_index: int, cameras: Cameras, resolution: int, mesh_re
 
 
 def shade_geometry(buffers: GeometryBuffers, albedo: Sequence[float] | Tensor, light_directions: Tensor,
-                   modes: Sequence[str], resolution: int, ambient: float = 0.3,
-                   background: Sequence[float] = (1.0, 1.0, 1.0)) -> Tensor:
-    """Shade a uniformly coloured shape and composite it over ``background``, then resize.
+                   modes: Sequence[str], resolution: int, ambient: float = DEFAULT_AMBIENT,
+                   background: Sequence[float] = WHITE) -> Tensor:
+    """Shade a uniformly coloured shape and composite it over ``background`` with the view shader that the
+    trainer uses (``atom.render.view_shader``), then resize.
 
     Args:
         buffers: B views of a shape (`render_geometry`).
@@ -109,17 +111,10 @@ def shade_geometry(buffers: GeometryBuffers, albedo: Sequence[float] | Tensor, l
     batch = buffers.coverage.shape[0]
     if len(modes) != batch:
         raise ValueError(f"modes must name one shading mode per view ({batch}), got {len(modes)}")
-    unknown = sorted(set(modes) - set(SHADING_MODES))
-    if unknown:
-        raise ValueError(f"unknown shading modes {unknown}; accepted: {', '.join(SHADING_MODES)}")
     albedo = torch.as_tensor(albedo, dtype=torch.float32).reshape(-1, 3).expand(batch, 3)
-    normals = buffers.normal.permute(0, 2, 3, 1)  # [B, h, w, 3]
-    images = torch.empty_like(buffers.normal)
-    for mode in set(modes):
-        rows = torch.tensor([index for index, name in enumerate(modes) if name == mode])
-        colour = albedo[rows, None, None, :].expand(-1, *normals.shape[1:3], 3)
-        images[rows] = shade(colour, normals[rows], light_directions[rows], mode, ambient).permute(0, 3, 1, 2)
-    images = composite(images, buffers.coverage, torch.tensor(background, dtype=torch.float32))
+    albedo = albedo[:, :, None, None].expand_as(buffers.normal)
+    shading = ViewShading(list(modes), light_directions, torch.tensor(background, dtype=torch.float32), ambient)
+    images = shade_views(albedo, buffers.normal, buffers.coverage, shading)
     return resize_images(images, resolution).clamp(0.0, 1.0)
 
 
@@ -129,7 +124,7 @@ def render_dataset(resolution: int = 32, views_per_object: int = 256, seed: int 
                    azimuth_range: tuple[float, float] = (-180.0, 180.0),
                    distance_range: tuple[float, float] = (2.5, 3.0),
                    fov_range: tuple[float, float] = (40.0, 45.0),
-                   shading_probs: tuple[float, float, float] = (0.2, 0.6, 0.2), ambient: float = 0.3,
+                   shading_probs: tuple[float, float, float] = (0.2, 0.6, 0.2), ambient: float = DEFAULT_AMBIENT,
                    cache_dir: str | Path | None = DEFAULT_CACHE_DIR, progress: bool = True) -> ToyRenders:
     """Render Toy64 objects from random cameras, each image captioned ``"a {colour} {shape}, {view} view"``.
 

@@ -1,9 +1,8 @@
-"""Data-parallel training across processes (``torchrun``; gloo on CPU, NCCL on GPU).
+"""The process group of data-parallel training (``torchrun``; gloo on CPU, NCCL on GPU) and small collectives.
 
-Each rank trains on its own shard of the prompts and the gradients are averaged with one coalesced
-all-reduce per step. We average gradients by hand instead of wrapping the generator in
-``DistributedDataParallel`` because a step calls several generator methods (triplane, SDF, colour,
-deformation queries), not one ``forward``; DDP's reducer only follows ``forward`` calls.
+Each rank trains on its own shard of the data; the gradients are averaged by torch's
+``DistributedDataParallel``, which the trainer wraps around the training system (whose ``forward`` is the
+whole training step). This module only joins the group, shards, and checks agreement between ranks.
 """
 
 from __future__ import annotations
@@ -15,7 +14,6 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 from torch import nn
-from torch._utils import _flatten_dense_tensors, _unflatten_dense_tensors
 
 logger = logging.getLogger(__name__)
 
@@ -56,31 +54,6 @@ def shard(indices: list[int], ctx: DistributedContext) -> list[int]:
     return indices[ctx.rank :: ctx.world_size]
 
 
-def broadcast_parameters(modules: list[nn.Module], ctx: DistributedContext) -> None:
-    """Start every replica from rank 0's weights."""
-    if not ctx.enabled:
-        return
-    for module in modules:
-        for tensor in list(module.parameters()) + list(module.buffers()):
-            dist.broadcast(tensor.data, src=0)
-
-
-def average_gradients(parameters: list[nn.Parameter], ctx: DistributedContext) -> None:
-    """Average ``.grad`` over ranks in one flat all-reduce; pass only trainable parameters (a parameter
-    without a gradient on this rank counts as zero)."""
-    if not ctx.enabled:
-        return
-    grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in parameters]
-    flat = _flatten_dense_tensors(grads)
-    dist.all_reduce(flat)
-    flat /= ctx.world_size
-    for p, synced in zip(parameters, _unflatten_dense_tensors(flat, grads)):
-        if p.grad is None:
-            p.grad = synced.clone()
-        else:
-            p.grad.copy_(synced)
-
-
 def all_ranks_agree(flag: bool, ctx: DistributedContext) -> bool:
     """True only if ``flag`` holds on every rank (e.g. "this step's loss is finite")."""
     if not ctx.enabled:
@@ -95,7 +68,7 @@ def replica_max_difference(module: nn.Module, ctx: DistributedContext) -> float:
     the replicas are in sync; anything else means the gradient averaging is broken)."""
     if not ctx.enabled:
         return 0.0
-    local = _flatten_dense_tensors([p.detach() for p in module.parameters()])
+    local = torch.cat([p.detach().reshape(-1) for p in module.parameters()])
     reference = local.clone()
     dist.broadcast(reference, src=0)
     difference = (local - reference).abs().max().reshape(1)
@@ -104,5 +77,9 @@ def replica_max_difference(module: nn.Module, ctx: DistributedContext) -> float:
 
 
 def cleanup(ctx: DistributedContext) -> None:
+    """Leave the process group together: wait for every rank (rank 0 may still be exporting), then destroy
+    it. Drop DistributedDataParallel wrappers first: a reducer freed after the group is gone blocks its
+    process at exit."""
     if ctx.enabled and dist.is_initialized():
+        dist.barrier()
         dist.destroy_process_group()

@@ -1,7 +1,8 @@
 """The two rendering stages of AToM's training step, amortized over a batch of prompts.
 
 Both take a batch of triplanes ``[B, 3, C, R, R]`` and ``B * V`` cameras (V views per prompt, prompt-major)
-and return shaded images ``[B * V, 3, H, W]`` in [0, 1] plus their regularisers:
+and return shaded images ``[B * V, 3, H, W]`` in [0, 1] (through the one view shader,
+``atom.render.view_shader``) plus their regularisers:
 
 - stage 1: NeuS volume rendering of the SDF/colour fields at low resolution (deformation head unused);
 - stage 2: DMTet marching tetrahedra per prompt (SDF + bounded deformation on the tet grid), then
@@ -17,26 +18,23 @@ import torch
 from torch import Tensor
 
 from atom.geometry import TetrahedralGrid
-from atom.model import TriplaneGenerator
-from atom.render import Cameras, NeuSRenderer, Rasterizer, render_mesh, shade
+from atom.model import TriplaneGenerator, triplanes_to_meshes
+from atom.render import Cameras, NeuSRenderer, Rasterizer, ViewShading, render_mesh, shade_views
 from atom.render.field import FieldSamples
-from atom.text_to_mesh import triplanes_to_meshes
 from atom.training.regularizers import eikonal_loss, laplacian_loss, normal_consistency_loss
 
 logger = logging.getLogger(__name__)
 
-SHADING_MODES = ("albedo", "lambertian", "textureless")
-
 
 @dataclass
 class Views:
-    """How the ``B * V`` views of one step are lit and shaded (prompt-major order)."""
+    """The ``B * V`` views of one step (prompt-major order): cameras and how each view is shaded."""
 
     cameras: Cameras
-    shading: list[str]  # one of SHADING_MODES per view
-    light_directions: Tensor  # [B * V, 3] unit, world
-    background: Tensor  # [3] in [0, 1]
-    ambient: float
+    shading: ViewShading
+
+    def __getitem__(self, index: slice) -> Views:
+        return Views(self.cameras[index], self.shading[index])
 
 
 @dataclass
@@ -44,36 +42,10 @@ class StageOutput:
     images: Tensor  # [B * V, 3, H, W] in [0, 1]
     losses: dict[str, Tensor] = field(default_factory=dict)  # unweighted regularisers
     empty_prompts: list[int] = field(default_factory=list)  # batch positions whose mesh vanished (stage 2)
-    valid_views: Tensor | None = None  # [B * V] bool: False for views of empty meshes
-
-
-def _shade_views(albedo: Tensor, normal: Tensor, coverage: Tensor, views: Views, premultiplied: bool) -> Tensor:
-    """Shade each view with its own mode, then composite over the background.
-
-    albedo/normal ``[N, 3, H, W]``, coverage ``[N, 1, H, W]``. Volume rendering gives albedo already
-    multiplied by coverage (``premultiplied``); Lambertian shading is linear in albedo, so shading the
-    premultiplied albedo gives the premultiplied colour. Textureless is Lambertian on a white albedo
-    (premultiplied: the coverage itself). Returns ``[N, 3, H, W]``.
-    """
-    out = torch.empty_like(albedo)
-    albedo_hw, normal_hw = albedo.permute(0, 2, 3, 1), normal.permute(0, 2, 3, 1)
-    coverage_hw = coverage.permute(0, 2, 3, 1)
-    for mode in set(views.shading):
-        idx = torch.tensor([i for i, m in enumerate(views.shading) if m == mode], device=albedo.device)
-        light = views.light_directions[idx][:, None, None, :]
-        colour = albedo_hw[idx]
-        if mode == "textureless":
-            colour = coverage_hw[idx].expand_as(colour) if premultiplied else torch.ones_like(colour)
-            mode = "lambertian"
-        shaded = shade(colour, normal_hw[idx], light, mode=mode, ambient=views.ambient)
-        if not premultiplied:
-            shaded = shaded * coverage_hw[idx]
-        out[idx] = shaded.permute(0, 3, 1, 2)
-    return out + views.background.to(albedo)[None, :, None, None] * (1.0 - coverage)
 
 
 def render_stage1(
-    generator: TriplaneGenerator,
+    model: TriplaneGenerator,
     triplanes: Tensor,
     neus: NeuSRenderer,
     views: Views,
@@ -88,12 +60,12 @@ def render_stage1(
     directions = directions.reshape(batch, n_views * pixels, 3)
 
     def field_fn(points: Tensor) -> FieldSamples:
-        sdf, gradient = generator.sdf_and_gradient(triplanes, points)
-        return FieldSamples(sdf=sdf, gradient=gradient, rgb=generator.color(triplanes, points))
+        sdf, gradient = model.sdf_and_gradient(triplanes, points)
+        return FieldSamples(sdf=sdf, gradient=gradient, rgb=model.color(triplanes, points))
 
     black = torch.zeros(3, device=triplanes.device)
     # over black: albedo premultiplied by opacity; the up-sampling pass needs only SDF values
-    out = neus(field_fn, origins, directions, black, coarse_sdf=lambda p: generator.sdf(triplanes, p))
+    out = neus(field_fn, origins, directions, black, coarse_sdf=lambda p: model.sdf(triplanes, p))
 
     def to_image(x: Tensor) -> Tensor:  # [B, V*H*W, C] -> [B*V, C, H, W]
         c = x.shape[-1]
@@ -101,12 +73,12 @@ def render_stage1(
 
     albedo, opacity = to_image(out["rgb"]), to_image(out["opacity"])
     normal = torch.nn.functional.normalize(to_image(out["normal"]), dim=1)
-    images = _shade_views(albedo, normal, opacity, views, premultiplied=True)
+    images = shade_views(albedo, normal, opacity, views.shading, premultiplied=True)
     return StageOutput(images=images.clamp(0, 1), losses={"eikonal": eikonal_loss(out["gradients"])})
 
 
 def render_stage2(
-    generator: TriplaneGenerator,
+    model: TriplaneGenerator,
     triplanes: Tensor,
     grid: TetrahedralGrid,
     rasterizer: Rasterizer,
@@ -116,31 +88,26 @@ def render_stage2(
     """Extract each prompt's mesh and rasterize it from its V cameras at ``resolution`` px."""
     batch = triplanes.shape[0]
     n_views = len(views.cameras) // batch
-    meshes = triplanes_to_meshes(generator, triplanes, grid, colour=False)
+    meshes = triplanes_to_meshes(model, triplanes, grid, colour=False)
     device = triplanes.device
     images = []
-    valid = torch.ones(batch * n_views, dtype=torch.bool, device=device)
     empty, normal_terms, laplace_terms, recovery_terms = [], [], [], []
-    background = views.background.to(device)[None, :, None, None]
+    background = views.shading.background.to(device)[None, :, None, None]
     for b, mesh in enumerate(meshes):
         view_slice = slice(b * n_views, (b + 1) * n_views)
         if mesh.is_empty:
             empty.append(b)
-            valid[view_slice] = False
             images.append(background.expand(n_views, 3, resolution, resolution) + triplanes[b].sum() * 0.0)
             # an empty mesh gets no SDS gradient, so pull its SDF back towards the initial sphere
-            sdf = generator.sdf(triplanes[b : b + 1], grid.vertices[None])[0]
-            sphere = grid.vertices.norm(dim=-1) - generator.config.sphere_radius
+            sdf = model.sdf(triplanes[b : b + 1], grid.vertices[None])[0]
+            sphere = grid.vertices.norm(dim=-1) - model.config.sphere_radius
             recovery_terms.append(((sdf - sphere) ** 2).mean())
             continue
-        cams = views.cameras[view_slice]
-        raster = render_mesh(mesh.vertices, mesh.faces, cams, resolution, rasterizer)
+        raster = render_mesh(mesh.vertices, mesh.faces, views.cameras[view_slice], resolution, rasterizer)
         points = raster.position.permute(0, 2, 3, 1).reshape(1, -1, 3)
-        albedo = generator.color(triplanes[b : b + 1], points).reshape(n_views, resolution, resolution, 3)
-        sub_views = Views(cams, views.shading[view_slice], views.light_directions[view_slice],
-                          views.background, views.ambient)
-        images.append(_shade_views(albedo.permute(0, 3, 1, 2), raster.normal, raster.mask, sub_views,
-                                   premultiplied=False))
+        albedo = model.color(triplanes[b : b + 1], points).reshape(n_views, resolution, resolution, 3)
+        images.append(shade_views(albedo.permute(0, 3, 1, 2), raster.normal, raster.mask,
+                                  views.shading[view_slice]))
         normal_terms.append(normal_consistency_loss(mesh.vertices, mesh.faces))
         laplace_terms.append(laplacian_loss(mesh.vertices, mesh.faces))
     zero = triplanes.sum() * 0.0
@@ -149,4 +116,4 @@ def render_stage2(
         "laplacian": torch.stack(laplace_terms).mean() if laplace_terms else zero,
         "empty_recovery": torch.stack(recovery_terms).sum() / batch if recovery_terms else zero,
     }
-    return StageOutput(torch.cat(images).clamp(0, 1), losses, empty, valid)
+    return StageOutput(torch.cat(images).clamp(0, 1), losses, empty)

@@ -1,9 +1,17 @@
-"""The amortized two-stage training loop: B prompts x V views per step, SDS from a frozen diffusion model.
+"""The generic training loop: it runs any ``TrainingSystem`` (``atom.training.system``).
 
-The trainer owns all state (generator, NeuS variance, optimizer, RNG) and the run directory; the rooms it
-calls are stateless functions or frozen modules. One ``torch.Generator`` drives every random choice of the
-loop (prompts, cameras, shading) and the global torch RNG drives SDS noise; both are checkpointed, so a
-killed and resumed run reproduces the uninterrupted one.
+The trainer owns the loop's state and nothing of the model's: optimiser (AdamW, one param group per named
+group of the system) and warm-up + cosine schedule, mixed precision (bf16 autocast; fp16 autocast with torch's
+``GradScaler``), gradient clipping, skipping of non-finite steps, checkpoints (atomic) and resume, SIGINT /
+SIGTERM (save, then stop), logging and callbacks. One ``torch.Generator`` (the loop RNG) drives every random
+choice of the batches and the global torch RNG drives the system's own noise (e.g. SDS); both are
+checkpointed, so a killed and resumed run reproduces the uninterrupted one.
+
+Multi-process training (``torchrun``) wraps the system in torch's ``DistributedDataParallel``: the system's
+``forward`` is the whole training step, so DDP follows every parameter it uses and averages the gradients.
+DDP registers the parameters that require gradients when it is built, so the trainer builds it again at each
+phase change (each phase trains its own set of groups); ``find_unused_parameters`` covers steps in which a
+rank does not use a trainable part (e.g. the colour head when every mesh of its batch vanished).
 """
 
 from __future__ import annotations
@@ -13,35 +21,27 @@ import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import OmegaConf
+from safetensors.torch import load_file
+from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from atom.build import build_generator, build_guidance, build_prompt_set, build_text_encoder, resolve_device
-from atom.geometry import tetrahedral_grid
-from atom.prompts import PromptSet, ViewDependentEmbeddings
-from atom.render import NeuSRenderer, make_rasterizer, random_light_directions, sample_cameras
-from atom.text import EmbeddingCache, TextEmbeddings
+from atom.config import LoggerConfig, OptimConfig, Precision, TrainerConfig
+from atom.model import CheckpointError, list_checkpoints, resolve_checkpoint
 from atom.training import distributed as dist_utils
-from atom.training.checkpoint import (
-    CheckpointError,
-    TrainingState,
-    list_checkpoints,
-    load_training_state,
-    resolve_checkpoint,
-    save_checkpoint,
-)
+from atom.training.callbacks import Callback, CallbackContext
+from atom.training.checkpoint import TrainingState, load_training_state, save_checkpoint
 from atom.training.loggers import NullLogger, RunLogger, build_logger
 from atom.training.optim import build_optimizer, build_scheduler
-from atom.training.previews import write_previews
-from atom.training.stages import SHADING_MODES, Views, render_stage1, render_stage2
+from atom.training.system import StepOutput, TrainingSystem
 
 logger = logging.getLogger(__name__)
 
-#: parameter groups that train in each stage: the deformation head only acts on the DMTet mesh (stage 2),
-#: the NeuS sharpness only in volume rendering (stage 1)
-STAGE_GROUPS = {1: {"front_end", "sdf", "color", "variance"}, 2: {"front_end", "sdf", "color", "deformation"}}
+#: offset between the ranks' loop-RNG seeds (each rank draws its own batches)
+RANK_SEED_STRIDE = 7919
 
 
 @dataclass
@@ -52,71 +52,58 @@ class StepResult:
 
 
 class Trainer:
-    """Builds everything from a resolved ``TrainConfig`` and trains into ``run_dir``."""
+    """Trains ``system`` into ``run_dir``.
 
-    def __init__(self, cfg: DictConfig, run_dir: str | Path) -> None:
-        self.cfg = cfg
+    Args:
+        system: the training system, already on ``device``.
+        run_dir: the run directory (checkpoints, logs, callbacks' files).
+        trainer: loop settings (steps, precision, checkpoint and log intervals, resume).
+        optim: optimiser and schedule settings (``lr_<group>`` for every group of the system).
+        logger_config: where scalars, images and tables go (rank 0 only).
+        run_config: the run's whole config (a dataclass instance), saved with every checkpoint.
+        seed: seeds the loop RNG (plus ``RANK_SEED_STRIDE * rank``).
+        device: where the system lives (AMP applies on CUDA only).
+        ctx: the process group (``dist_utils.init_distributed``), single-process by default.
+        callbacks: run after steps and at the end (main process only); the system's own come first.
+    """
+
+    def __init__(self, system: TrainingSystem, run_dir: str | Path, trainer: TrainerConfig, optim: OptimConfig,
+                 logger_config: LoggerConfig, run_config: Any, seed: int, device: torch.device,
+                 ctx: dist_utils.DistributedContext | None = None, callbacks: list[Callback] | None = None) -> None:
+        self.system = system
+        self.config = trainer
+        self.run_config = run_config
         self.run_dir = Path(run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        self.device = resolve_device(cfg.trainer.device)
-        self.ctx = dist_utils.init_distributed(self.device)
-        torch.manual_seed(cfg.seed)
-        self.rng = torch.Generator().manual_seed(cfg.seed + 7919 * self.ctx.rank)
+        self.device = device
+        self.ctx = ctx or dist_utils.DistributedContext()
+        self.rng = torch.Generator().manual_seed(seed + RANK_SEED_STRIDE * self.ctx.rank)
+        self.callbacks = [*system.callbacks(), *(callbacks or [])]
 
-        self.prompts: PromptSet = build_prompt_set(cfg.prompts)
-        self.train_indices = dist_utils.shard(list(self.prompts.train), self.ctx)
-        self._build_embeddings()
-        self.generator = build_generator(cfg.model).to(self.device)
-        self.neus = NeuSRenderer(
-            num_samples=cfg.stage1.num_samples, num_importance=cfg.stage1.num_importance,
-            bound=cfg.model.bound, init_inv_std=cfg.stage1.init_inv_std).to(self.device)
-        self.guidance = build_guidance(cfg.guidance, self.device)
-        if self.guidance.embedding_dim != self.view_embeddings.dim:
-            raise ValueError(
-                f"the guidance model expects text embeddings of width {self.guidance.embedding_dim} but its text "
-                f"encoder gives {self.view_embeddings.dim}: set guidance.text to the model's own encoder")
-        self.rasterizer = make_rasterizer(cfg.render.rasterizer.value)
-        self.grid = tetrahedral_grid(cfg.stage2.grid_resolution, bound=cfg.model.bound, device=self.device)
-
-        groups = self.generator.parameter_groups()
-        groups["variance"] = list(self.neus.parameters())
-        self.param_groups = groups
-        self.optimizer = build_optimizer(groups, cfg.optim)
-        self.scheduler = build_scheduler(self.optimizer, cfg.optim, cfg.trainer.max_steps)
-        dist_utils.broadcast_parameters([self.generator, self.neus], self.ctx)
+        self.param_groups = system.parameter_groups()
+        self.optimizer = build_optimizer(self.param_groups, optim)
+        self.scheduler = build_scheduler(self.optimizer, optim, trainer.max_steps)
+        self.grad_clip = optim.grad_clip
+        self.amp = trainer.precision is not Precision.fp32 and device.type == "cuda"
+        if trainer.precision is not Precision.fp32 and not self.amp:
+            logger.warning("trainer.precision=%s needs CUDA; training in fp32 on %s", trainer.precision.name,
+                           device)
+        self.amp_dtype = torch.bfloat16 if trainer.precision is Precision.bf16 else torch.float16
+        self.scaler = torch.amp.GradScaler(device.type, enabled=self.amp and trainer.precision is Precision.fp16)
+        self._ddp: DistributedDataParallel | None = None
+        self._ddp_phase: int | None = None
 
         self.step = 0
-        self.counters = {"skipped_nonfinite": 0, "empty_meshes": 0}
+        self.counters: dict[str, int] = {"skipped_nonfinite": 0}
         self._maybe_resume()
+        run_values = OmegaConf.to_container(OmegaConf.structured(run_config), resolve=True, enum_to_str=True)
         self.logger: RunLogger = (
-            build_logger(cfg.logger, self.run_dir, OmegaConf.to_container(cfg, resolve=True, enum_to_str=True))
-            if self.ctx.is_main else NullLogger())
+            build_logger(logger_config, self.run_dir, run_values) if self.ctx.is_main else NullLogger())
         self._stop_signal: int | None = None
-        logger.info(
-            "generator %.2fM parameters; %d prompts (%d train on this rank, %d held out); guidance %s",
-            sum(p.numel() for p in self.generator.parameters()) / 1e6, len(self.prompts.prompts),
-            len(self.train_indices), len(self.prompts.test), cfg.guidance.path)
 
-    # ----------------------------------------------------------------------------------------------- setup
-    def _build_embeddings(self) -> None:
-        """Encode every prompt once (through the on-disk cache when configured), then drop the encoders."""
-        cfg = self.cfg
-        cache = EmbeddingCache(cfg.embedding_cache) if cfg.embedding_cache else None
-        encoder = build_text_encoder(cfg.text, self.device)
-        if encoder.dim != cfg.model.text_dim:
-            raise ValueError(
-                f"text encoder {encoder.identity} gives {encoder.dim}-d tokens but model.text_dim is "
-                f"{cfg.model.text_dim}: set model.text_dim={encoder.dim}")
-        prompts = list(self.prompts.prompts)
-        embeddings = cache.get_or_encode(encoder, prompts) if cache else encoder.encode(prompts)
-        self.text: TextEmbeddings = embeddings.to(self.device)
-        guidance_encoder = encoder if cfg.guidance.text is None else build_text_encoder(cfg.guidance.text, self.device)
-        self.view_embeddings = ViewDependentEmbeddings.build(
-            guidance_encoder, prompts, cache=cache, negative_prompt=cfg.guidance.negative_prompt).to(self.device)
-        del encoder, guidance_encoder  # training never holds the (possibly large) encoders
-
+    # --------------------------------------------------------------------------------------------- resume
     def _maybe_resume(self) -> None:
-        resume = str(self.cfg.trainer.resume)
+        resume = str(self.config.resume)
         if resume == "none":
             return
         if resume == "auto":
@@ -127,13 +114,13 @@ class Trainer:
         else:
             checkpoint = resolve_checkpoint(resume)
         state, extra = load_training_state(checkpoint)
-        from safetensors.torch import load_file
-
         try:
-            self.generator.load_state_dict(load_file(str(checkpoint / "model.safetensors")))
-            self.neus.load_state_dict(extra)
+            self.system.pretrained_model().load_state_dict(load_file(str(checkpoint / "model.safetensors")))
+            self.system.load_extra_state(extra)
             self.optimizer.load_state_dict(state.optimizer)
             self.scheduler.load_state_dict(state.scheduler)
+            if state.scaler:
+                self.scaler.load_state_dict(state.scaler)
         except (RuntimeError, ValueError, KeyError) as err:
             raise CheckpointError(
                 f"checkpoint {str(checkpoint)!r} does not match this run's model/optimizer config: {err}") from err
@@ -146,96 +133,79 @@ class Trainer:
         logger.info("resumed from %s at step %d", checkpoint, self.step)
 
     def save(self) -> Path | None:
+        """Write a checkpoint of the current step (main process only)."""
         if not self.ctx.is_main:
             return None
         rng = {"loop": self.rng.get_state(), "torch": torch.get_rng_state()}
         if torch.cuda.is_available():
             rng["cuda"] = torch.cuda.get_rng_state()
+        scaler = self.scaler.state_dict() if self.scaler.is_enabled() else {}
         state = TrainingState(self.step, self.optimizer.state_dict(), self.scheduler.state_dict(), rng,
-                              dict(self.counters))
-        return save_checkpoint(self.run_dir, self.step, self.generator, self.cfg, state,
-                               extra_tensors=dict(self.neus.state_dict()), keep_last=self.cfg.trainer.keep_last)
+                              dict(self.counters), scaler)
+        return save_checkpoint(self.run_dir, self.step, self.system.pretrained_model(), self.run_config, state,
+                               extra_tensors=self.system.extra_state(), keep_last=self.config.keep_last)
 
-    # ------------------------------------------------------------------------------------------------ step
-    def stage(self, step: int) -> int:
-        return 1 if step < self.cfg.stage1.steps else 2
-
-    def sample_views(self, batch: int) -> Views:
-        r = self.cfg.render
-        n = batch * r.views_per_prompt
-        cameras = sample_cameras(n, tuple(r.elevation_range), tuple(r.azimuth_range), tuple(r.distance_range),
-                                 tuple(r.fov_range), generator=self.rng).to(self.device)
-        probs = torch.tensor(list(r.shading_probs), dtype=torch.float)
-        shading = [SHADING_MODES[i] for i in torch.multinomial(probs, n, replacement=True, generator=self.rng)]
-        lights = random_light_directions(cameras.position().cpu(), generator=self.rng).to(self.device)
-        return Views(cameras, shading, lights, torch.tensor(list(r.background), device=self.device), r.ambient)
+    # ----------------------------------------------------------------------------------------------- step
+    def _step_module(self, phase: int) -> torch.nn.Module:
+        """The system, or its DDP wrapper (rebuilt when the phase, and so the trainable set, changes)."""
+        self.system.set_phase(phase)
+        if not self.ctx.enabled:
+            return self.system
+        if self._ddp is None or self._ddp_phase != phase:
+            device_ids = [self.device.index] if self.device.type == "cuda" else None
+            self._ddp = DistributedDataParallel(self.system, device_ids=device_ids, find_unused_parameters=True,
+                                                broadcast_buffers=False)
+            self._ddp_phase = phase
+        return self._ddp
 
     def train_step(self) -> StepResult:
-        cfg = self.cfg
-        stage = self.stage(self.step)
-        self.generator.train()
-        active = STAGE_GROUPS[stage]
-        for name, params in self.param_groups.items():
-            for p in params:
-                p.requires_grad_(name in active)
-        picks = torch.randint(len(self.train_indices), (cfg.trainer.prompts_per_step,), generator=self.rng)
-        prompt_ids = torch.tensor(self.train_indices)[picks].to(self.device)
-        views = self.sample_views(len(prompt_ids))
-        text = self.text[prompt_ids]
-        amp = cfg.trainer.precision in ("bf16", "fp16") and self.device.type == "cuda"
-        dtype = torch.bfloat16 if cfg.trainer.precision == "bf16" else torch.float16
-        with torch.autocast(self.device.type, dtype=dtype, enabled=amp):
-            triplanes = self.generator(text.tokens, text.mask)
-            if stage == 1:
-                out = render_stage1(self.generator, triplanes, self.neus, views, cfg.stage1.resolution)
-                regularisers = {"eikonal": cfg.stage1.eikonal_weight}
-            else:
-                out = render_stage2(self.generator, triplanes, self.grid, self.rasterizer, views,
-                                    cfg.stage2.resolution)
-                regularisers = {"normal_consistency": cfg.stage2.normal_consistency_weight,
-                                "laplacian": cfg.stage2.laplacian_weight,
-                                "empty_recovery": cfg.stage2.empty_recovery_weight}
-            view_ids = prompt_ids.repeat_interleave(cfg.render.views_per_prompt)
-            cond, uncond = self.view_embeddings.lookup(view_ids, views.cameras.view_labels())
-            sds = self.guidance(out.images.float(), cond, uncond, progress=self.step / cfg.trainer.max_steps)
-        loss = sds.loss + sum(w * out.losses[k] for k, w in regularisers.items())
-        self.counters["empty_meshes"] += len(out.empty_prompts)
+        """One optimiser step at ``self.step`` (the caller advances ``self.step``)."""
+        phase = self.system.phase(self.step)
+        self.system.train()
+        module = self._step_module(phase)
+        batch = self.system.sample_batch(self.step, self.rng)
+        with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp):
+            out: StepOutput = module(batch)
+        loss = out.loss
+        for key, count in out.counts.items():
+            self.counters[key] = self.counters.get(key, 0) + count
 
         self.optimizer.zero_grad(set_to_none=True)
-        finite = bool(torch.isfinite(loss))
-        if finite:
-            loss.backward()
+        # every rank runs backward (DDP's all-reduce is collective); a non-finite step is skipped afterwards
+        self.scaler.scale(loss).backward()
+        self.scaler.unscale_(self.optimizer)
         trainable = [p for ps in self.param_groups.values() for p in ps if p.requires_grad]
-        dist_utils.average_gradients(trainable, self.ctx)
         grad_norm = torch.nn.utils.clip_grad_norm_(
-            trainable, cfg.optim.grad_clip if cfg.optim.grad_clip else float("inf"))
-        finite = dist_utils.all_ranks_agree(finite and bool(torch.isfinite(grad_norm)), self.ctx)
+            trainable, self.grad_clip if self.grad_clip else float("inf"))
+        finite = dist_utils.all_ranks_agree(bool(torch.isfinite(loss)) and bool(torch.isfinite(grad_norm)),
+                                            self.ctx)
         if finite:
-            self.optimizer.step()
+            self.scaler.step(self.optimizer)
         else:
             self.counters["skipped_nonfinite"] += 1
             self.optimizer.zero_grad(set_to_none=True)
             logger.warning("step %d: non-finite loss or gradient, step skipped (%d so far)", self.step,
                            self.counters["skipped_nonfinite"])
+        self.scaler.update()
         self.scheduler.step()
         metrics = {
-            "loss/total": float(loss.detach()), "loss/sds": float(sds.loss.detach()),
-            **{f"loss/{k}": float(v.detach()) for k, v in out.losses.items()},
-            "sds/timestep": float(sds.timesteps.float().mean()), "sds/grad_norm": float(sds.grad_norm),
-            "train/grad_norm": float(grad_norm), "train/stage": float(stage),
-            "train/empty_meshes": float(len(out.empty_prompts)),
-            "train/inv_std": float(self.neus.inv_std().detach()) if hasattr(self.neus, "inv_std") else 0.0,
+            "loss/total": float(loss.detach()), **out.scalars, "train/grad_norm": float(grad_norm),
             **{f"lr/{g['name']}": g["lr"] for g in self.optimizer.param_groups},
         }
         return StepResult(float(loss.detach()), metrics, skipped=not finite)
 
-    # ------------------------------------------------------------------------------------------------ loop
+    # ----------------------------------------------------------------------------------------------- loop
     def _on_signal(self, signum, frame) -> None:  # noqa: ARG002 (signal handler signature)
         self._stop_signal = signum
         logger.warning("received %s: saving a checkpoint and stopping after this step", signal.Signals(signum).name)
 
+    def _context(self) -> CallbackContext:
+        return CallbackContext(self.step, self.run_dir, self.logger)
+
     def fit(self) -> dict:
-        cfg = self.cfg.trainer
+        """Train up to ``trainer.max_steps`` (or a signal), save, run the end-of-training callbacks; returns
+        the run summary."""
+        cfg = self.config
         previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
         start_step, started = self.step, time.perf_counter()
         bar = tqdm(total=cfg.max_steps, initial=self.step, disable=not (cfg.progress and self.ctx.is_main),
@@ -246,13 +216,14 @@ class Trainer:
                 last = self.train_step()
                 self.step += 1
                 bar.update(1)
-                bar.set_postfix(stage=self.stage(self.step - 1), loss=f"{last.loss:.4g}")
+                bar.set_postfix(phase=self.system.phase(self.step - 1), loss=f"{last.loss:.4g}")
                 if self.step % cfg.log_every == 0 or self.step == cfg.max_steps:
                     elapsed = time.perf_counter() - started
                     last.metrics["train/steps_per_s"] = (self.step - start_step) / max(elapsed, 1e-9)
                     self.logger.log_scalars(last.metrics, self.step)
-                if self.ctx.is_main and cfg.image_every > 0 and self.step % cfg.image_every == 0:
-                    self.previews()
+                if self.ctx.is_main:
+                    for callback in self.callbacks:
+                        callback.on_step_end(self._context())
                 if self.step % cfg.checkpoint_every == 0:
                     self.save()
         finally:
@@ -270,17 +241,11 @@ class Trainer:
             **self.counters,
         }
         if self.ctx.enabled:
-            summary["replica_max_abs_diff"] = dist_utils.replica_max_difference(self.generator, self.ctx)
+            summary["replica_max_abs_diff"] = dist_utils.replica_max_difference(self.system, self.ctx)
         if not interrupted and self.ctx.is_main:
-            summary.update(self.finish())
+            for callback in self.callbacks:
+                summary.update(callback.on_train_end(self._context()))
         self.logger.finish()
+        self._ddp = None  # release DDP's reducer (it holds the process group) before leaving the group
         dist_utils.cleanup(self.ctx)
         return summary
-
-    def previews(self, export_meshes: bool = False) -> dict:
-        """Render grids (seen and held-out prompts) and, optionally, GLB meshes; log them."""
-        return write_previews(self, export_meshes=export_meshes)
-
-    def finish(self) -> dict:
-        """End of training: previews and meshes for every prompt, then the toy-world evaluation if it applies."""
-        return self.previews(export_meshes=self.cfg.trainer.export_at_end)

@@ -3,8 +3,9 @@ import pytest
 import torch
 import trimesh
 
+from atom.geometry.mesh import vertex_normals
 from atom.render.cameras import look_at
-from atom.render.mesh_renderer import composite, render_mesh, vertex_normals
+from atom.render.mesh_renderer import composite, render_mesh
 from atom.render.torch_rasterizer import TorchRasterizer
 
 

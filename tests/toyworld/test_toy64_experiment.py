@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 
 from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
 
 from atom.config import CONF_DIR, register_configs
-from atom.training.checkpoint import list_checkpoints
-from atom.training.trainer import Trainer
+from atom.model import list_checkpoints
+from atom.training.atom_system import build_trainer
 
 
 def test_toy64_trains_both_stages_with_the_bundled_prior(tmp_path):
@@ -18,9 +19,10 @@ def test_toy64_trains_both_stages_with_the_bundled_prior(tmp_path):
             "experiment=toy64", f"run_dir={tmp_path}", "logger=jsonl", "trainer.max_steps=3", "stage1.steps=2",
             "trainer.prompts_per_step=2", "stage1.resolution=12", "stage2.resolution=32",
             "trainer.export_at_end=false", "trainer.progress=false", "trainer.log_every=1"])
-    trainer = Trainer(cfg, tmp_path)
-    assert trainer.prompts.name == "toy64" and len(trainer.prompts.train) == 56 and len(trainer.prompts.test) == 8
-    assert trainer.guidance.embedding_dim == trainer.view_embeddings.dim == 384
+    trainer = build_trainer(OmegaConf.to_object(cfg), tmp_path)
+    system = trainer.system
+    assert system.prompts.name == "toy64" and len(system.prompts.train) == 56 and len(system.prompts.test) == 8
+    assert system.guidance.embedding_dim == system.view_embeddings.dim == 384
     summary = trainer.fit()
     assert summary["steps"] == 3 and summary["skipped_nonfinite"] == 0
     records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]

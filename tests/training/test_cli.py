@@ -7,8 +7,8 @@ import os
 import subprocess
 import sys
 
+from atom.model import list_checkpoints
 from atom.testing.tiny_training import TINY_OVERRIDES, tiny_pipeline
-from atom.training.checkpoint import list_checkpoints
 
 
 def test_multirun_sweep_writes_one_run_per_value(tiny_assets, tmp_path):
@@ -18,7 +18,7 @@ def test_multirun_sweep_writes_one_run_per_value(tiny_assets, tmp_path):
         f"guidance.path={pipeline}", "trainer.max_steps=1", "trainer.export_at_end=false", "seed=0,1",
         f"hydra.sweep.dir={tmp_path}/sweep",
     ]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=600,
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=tmp_path,
                             env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert result.returncode == 0, result.stderr[-4000:]
     runs = sorted((tmp_path / "sweep").iterdir())

@@ -7,8 +7,8 @@ import os
 import subprocess
 import sys
 
+from atom.model import list_checkpoints
 from atom.testing.tiny_training import TINY_OVERRIDES, tiny_pipeline
-from atom.training.checkpoint import list_checkpoints
 
 
 def test_two_process_gloo_run_keeps_replicas_identical(tiny_assets, tmp_path):
@@ -20,7 +20,7 @@ def test_two_process_gloo_run_keeps_replicas_identical(tiny_assets, tmp_path):
         f"run_dir={run}", "trainer.max_steps=3", "stage1.steps=2", "trainer.export_at_end=false",
         "prompts.prompts=[a red cube,a blue sphere,a green cone,a yellow torus]",
     ]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=600,
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=tmp_path,
                             env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert result.returncode == 0, result.stderr[-4000:]
     summary = json.loads((run / "summary.json").read_text())

@@ -10,10 +10,10 @@ import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from atom.build import build_generator, build_guidance, build_text_encoder
+from atom.build import build_guidance, build_model, build_text_encoder
 from atom.config import CONF_DIR, register_configs
 from atom.testing.tiny_diffusion import build_tiny_if, build_tiny_sd
-from atom.training.trainer import Trainer
+from atom.training.atom_system import build_trainer
 
 TINY_MODEL = ["model.query_resolution=4", "model.hidden_dim=16", "model.num_blocks=1", "model.num_heads=2",
               "model.triplane_resolution=8", "model.triplane_channels=4", "model.head_hidden=16"]
@@ -46,10 +46,10 @@ def test_if_t5_preset_builds_with_tiny_stand_ins(tiny_models, tmp_path):
     device = torch.device("cpu")
     encoder = build_text_encoder(cfg.text, device)
     guidance = build_guidance(cfg.guidance, device)
-    generator = build_generator(cfg.model)
+    model = build_model(OmegaConf.to_object(cfg.model))
     text = encoder.encode(["a red cube"])
-    assert text.dim == guidance.embedding_dim == generator.config.text_dim == 32
-    assert generator(text.tokens, text.mask).shape == (1, 3, 4, 8, 8)
+    assert text.dim == guidance.embedding_dim == model.config.text_dim == 32
+    assert model(text.tokens, text.mask).shape == (1, 3, 4, 8, 8)
 
 
 def test_sd_clip_preset_builds_with_tiny_stand_ins(tiny_models, tmp_path):
@@ -76,11 +76,11 @@ def test_toy_preset_text_encoder_is_minilm():
 
 @pytest.mark.parametrize("stage", [1, 2])
 def test_every_trainable_parameter_of_the_stage_gets_a_gradient(tiny_config, tmp_path, stage):
-    trainer = Trainer(tiny_config(tmp_path / "run", "stage1.steps=1", "trainer.max_steps=4"), tmp_path / "run")
+    trainer = build_trainer(tiny_config(tmp_path / "run", "stage1.steps=1", "trainer.max_steps=4"), tmp_path / "run")
     # leave the zero-initialised output layers (sphere start, no deformation) so every path carries gradient
     torch.manual_seed(1)
     with torch.no_grad():
-        for p in trainer.generator.parameters():
+        for p in trainer.system.model.parameters():
             p.add_(torch.randn_like(p) * 1e-2)
     trainer.step = 0 if stage == 1 else 1
     captured = {}

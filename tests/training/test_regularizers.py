@@ -4,7 +4,8 @@ import pytest
 import torch
 import trimesh
 
-from atom.training.regularizers import eikonal_loss, mesh_edges, normal_consistency_loss
+from atom.geometry.mesh import mesh_edges
+from atom.training.regularizers import eikonal_loss, normal_consistency_loss
 
 
 def test_eikonal_is_zero_for_unit_gradients_and_grows_off_them():

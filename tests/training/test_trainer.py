@@ -13,9 +13,9 @@ import torch
 from hydra.errors import ConfigCompositionException
 from safetensors.torch import load_file
 
+from atom.model import CheckpointError, list_checkpoints
 from atom.training import checkpoint as checkpoint_module
-from atom.training.checkpoint import CheckpointError, list_checkpoints
-from atom.training.trainer import Trainer
+from atom.training.atom_system import build_trainer as Trainer
 
 
 def _weights(path: Path) -> dict[str, torch.Tensor]:
@@ -25,7 +25,7 @@ def _weights(path: Path) -> dict[str, torch.Tensor]:
 def test_both_stages_leave_a_complete_run_directory(tiny_config, tmp_path):
     cfg = tiny_config(tmp_path / "run", "trainer.max_steps=4", "stage1.steps=2", "trainer.image_every=4")
     trainer = Trainer(cfg, tmp_path / "run")
-    initial = {k: v.clone() for k, v in trainer.generator.state_dict().items()}
+    initial = {k: v.clone() for k, v in trainer.system.model.state_dict().items()}
     summary = trainer.fit()
     run = tmp_path / "run"
     assert summary["steps"] == 4 and not summary["interrupted"]
@@ -39,7 +39,7 @@ def test_both_stages_leave_a_complete_run_directory(tiny_config, tmp_path):
         if "loss/total" in r:
             assert isinstance(r["loss/total"], float)
     assert any("loss/eikonal" in r for r in records) and any("loss/laplacian" in r for r in records)
-    changed = [k for k, v in trainer.generator.state_dict().items() if not torch.equal(v, initial[k])]
+    changed = [k for k, v in trainer.system.model.state_dict().items() if not torch.equal(v, initial[k])]
     assert changed, "training changed no weight"
 
 
@@ -125,6 +125,7 @@ def test_foreign_checkpoint_is_refused(tiny_config, tmp_path):
         ("render.rasterizer=opengl", "Invalid value 'opengl', expected one of [torch, nvdiffrast, auto]"),
         ("trainer.max_steps=many", "Value 'many' of type 'str' could not be converted to Integer"),
         ("text.kind=bert", "Invalid value 'bert', expected one of [minilm, t5, clip]"),
+        ("trainer.precision=fp61", "Invalid value 'fp61', expected one of [fp32, bf16, fp16]"),
     ],
 )
 def test_config_errors_name_the_key_and_accepted_values(tiny_config, tmp_path, override, message):
@@ -151,7 +152,7 @@ def test_text_width_mismatch_fails_at_start(tiny_config, tmp_path):
 
 def test_vanished_mesh_is_pulled_back_towards_the_sphere(tiny_config, tmp_path):
     trainer = Trainer(tiny_config(tmp_path / "run", "stage1.steps=0", "trainer.max_steps=2"), tmp_path / "run")
-    output_bias = trainer.generator.sdf_head.net[-1].bias
+    output_bias = trainer.system.model.sdf_head.net[-1].bias
     with torch.no_grad():
         output_bias.fill_(3.0)  # SDF > 0 everywhere: no zero crossing, every mesh is empty
     before = float(output_bias.detach())

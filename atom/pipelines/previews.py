@@ -1,8 +1,8 @@
 """Preview images of generated meshes: turntable grids (PNG), turntable animations (GIF) and filmstrips.
 
-Rendered with the project's rasterizer: vertex colours as albedo, lambertian shading under a light at the
-camera (a head light, so every view is lit), composited over a white background with the antialiased
-coverage mask.
+Rendered with the project's rasterizer and its one view shader (``atom.render.view_shader``): vertex colours
+as albedo, lambertian shading under a light at the camera (a head light, so every view is lit), composited
+over a white background with the antialiased coverage mask.
 """
 
 from __future__ import annotations
@@ -14,13 +14,12 @@ import torch
 from torch import Tensor
 
 from atom.geometry import Mesh
-from atom.render import Cameras, Rasterizer, composite, render_mesh, shade
+from atom.render import Cameras, Rasterizer, ViewShading, render_mesh, shade_views
 from atom.render.images import image_grid, to_pil
+from atom.render.shading import DEFAULT_AMBIENT, WHITE
 
 # Albedo of a mesh without vertex colours: a light grey that shows the shading.
 PLAIN_ALBEDO = 0.7
-AMBIENT = 0.3
-BACKGROUND = (1.0, 1.0, 1.0)
 
 
 def render_views(mesh: Mesh, cameras: Cameras, resolution: int, rasterizer: Rasterizer) -> Tensor:
@@ -30,9 +29,9 @@ def render_views(mesh: Mesh, cameras: Cameras, resolution: int, rasterizer: Rast
     albedo = mesh.vertex_colors if mesh.vertex_colors is not None else torch.full_like(mesh.vertices, PLAIN_ALBEDO)
     out = render_mesh(mesh.vertices, mesh.faces, cameras, resolution, rasterizer, attributes=albedo)
     light = torch.nn.functional.normalize(cameras.position(), dim=-1).to(mesh.vertices.dtype)
-    rgb = shade(out.attributes.permute(0, 2, 3, 1), out.normal.permute(0, 2, 3, 1), light, "lambertian", AMBIENT)
-    background = torch.tensor(BACKGROUND, dtype=rgb.dtype, device=rgb.device)
-    return composite(rgb.permute(0, 3, 1, 2), out.mask, background).clamp(0, 1)
+    background = torch.tensor(WHITE, dtype=mesh.vertices.dtype, device=mesh.device)
+    shading = ViewShading(["lambertian"] * len(cameras), light, background, DEFAULT_AMBIENT)
+    return shade_views(out.attributes, out.normal, out.mask, shading).clamp(0, 1)
 
 
 def grid_rows(count: int) -> int:

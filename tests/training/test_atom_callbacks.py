@@ -1,6 +1,6 @@
 """Which prompts the training previews show."""
 
-from atom.training.previews import spread
+from atom.training.atom_callbacks import spread
 
 
 def test_spread_picks_evenly_through_the_list():

@@ -3,7 +3,7 @@
 The UV triangles are drawn with the project's rasterizer as if the atlas were the screen (clip coordinates
 ``(2u - 1, 2v - 1, 0, 1)``: an orthographic camera looking at the atlas), which gives, for every texel
 centre inside a chart, its triangle and barycentrics; interpolating the 3D vertex positions with them gives
-the surface point the texel shows. The colour function (e.g. the generator's colour head) is evaluated
+the surface point the texel shows. The colour function (e.g. the model's colour head) is evaluated
 there, so the texture carries the field's own detail rather than vertex colours smeared across faces.
 Texels outside every chart are filled by seam dilation.
 """

@@ -12,13 +12,14 @@ import pytest
 import torch
 import trimesh
 from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
 from PIL import Image
 
 from atom.geometry import Mesh
 from atom.geometry.postprocess import postprocess
 from atom.infer import CONFIG_DIR, CONFIG_NAME
-from atom.inference import InferenceError, format_table, run_inference
-from atom.training.checkpoint import CheckpointError
+from atom.model import CheckpointError
+from atom.pipelines import InferenceError, run_inference, summary_table
 
 GRID = 12
 FAST = ["grid_resolution=12", "preview.views=4", "preview.resolution=32", "progress=false", "device=cpu"]
@@ -26,7 +27,8 @@ FAST = ["grid_resolution=12", "preview.views=4", "preview.resolution=32", "progr
 
 def _config(checkpoint: Path, out_dir: Path, *overrides: str):
     with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
-        return compose(CONFIG_NAME, overrides=[f"ckpt={checkpoint}", f"out_dir={out_dir}", *FAST, *overrides])
+        cfg = compose(CONFIG_NAME, overrides=[f"ckpt={checkpoint}", f"out_dir={out_dir}", *FAST, *overrides])
+    return OmegaConf.to_object(cfg)
 
 
 def _to_z_up(vertices: np.ndarray) -> torch.Tensor:
@@ -36,12 +38,12 @@ def _to_z_up(vertices: np.ndarray) -> torch.Tensor:
 
 
 @pytest.mark.parametrize("file_format", ["glb", "obj", "ply"])
-def test_meshes_read_back_with_plain_trimesh(generator, tiny_checkpoint, tmp_path, file_format):
+def test_meshes_read_back_with_plain_trimesh(pipeline, tiny_checkpoint, tmp_path, file_format):
     prompts = ["a red cube", "a blue sphere"]
     cfg = _config(tiny_checkpoint, tmp_path / "out", "prompts=[a red cube,a blue sphere]",
                   f"export.format={file_format}", "preview.enabled=false")
     summary = run_inference(cfg)
-    expected = [postprocess(m) for m in generator(prompts, grid_resolution=GRID)]
+    expected = [postprocess(m) for m in pipeline(prompts, grid_resolution=GRID)]
     for record, mesh in zip(summary["prompts"], expected, strict=True):
         assert record["status"] == "ok" and record["mesh"].endswith(f".{file_format}")
         loaded = trimesh.load(tmp_path / "out" / record["mesh"], process=False, force="mesh")
@@ -73,11 +75,11 @@ def test_previews_index_page_and_summary(tiny_checkpoint, tmp_path, capsys):
     assert len(links) >= 6
     for link in links:
         assert not link.startswith(("/", "http")) and (out / link).is_file(), link
-    table = format_table(summary)
+    table = summary_table(summary)
     assert "a blue sphere" in table and "meshes/001_a_blue_sphere.glb" in table
 
 
-def test_uv_textured_glb_has_a_texture_baked_from_the_colour_head(generator, tiny_checkpoint, tmp_path):
+def test_uv_textured_glb_has_a_texture_baked_from_the_colour_head(pipeline, tiny_checkpoint, tmp_path):
     out = tmp_path / "out"
     cfg = _config(tiny_checkpoint, out, "prompts=[a red cube]", "export.texture=uv", "export.texture_resolution=64",
                   "preview.enabled=false")
@@ -89,15 +91,15 @@ def test_uv_textured_glb_has_a_texture_baked_from_the_colour_head(generator, tin
     uv = np.asarray(loaded.visual.uv)
     assert uv.shape == (len(loaded.vertices), 2) and uv.min() >= 0 and uv.max() <= 1
     vertices = _to_z_up(loaded.vertices)
-    triplane = generator.triplanes(generator.encode(["a red cube"]))[0]
-    expected = generator.colours(triplane, vertices).numpy()
+    triplane = pipeline.triplanes(pipeline.encode(["a red cube"]))[0]
+    expected = pipeline.colours(triplane, vertices).numpy()
     pixels = np.asarray(image.convert("RGB"), dtype=np.float32) / 255
     cols = np.clip(np.round(uv[:, 0] * 64 - 0.5), 0, 63).astype(int)
     rows = np.clip(np.round((1 - uv[:, 1]) * 64 - 0.5), 0, 63).astype(int)
     assert np.abs(pixels[rows, cols] - expected).mean() < 0.01
 
 
-def test_interpolation_writes_steps_and_a_captioned_filmstrip(generator, tiny_checkpoint, tmp_path):
+def test_interpolation_writes_steps_and_a_captioned_filmstrip(pipeline, tiny_checkpoint, tmp_path):
     out = tmp_path / "out"
     cfg = _config(tiny_checkpoint, out, "interpolate.prompts=[a red cube,a blue sphere]", "interpolate.steps=3",
                   "interpolate.mode=slerp")
@@ -109,22 +111,22 @@ def test_interpolation_writes_steps_and_a_captioned_filmstrip(generator, tiny_ch
                                                      "a blue sphere"]
     assert Image.open(out / walk["filmstrip"]).size == (3 * 32, 32)
     end = trimesh.load(out / walk["frames"][-1]["mesh"], process=False, force="mesh")
-    plain = postprocess(generator("a blue sphere", grid_resolution=GRID)[0])
+    plain = postprocess(pipeline("a blue sphere", grid_resolution=GRID)[0])
     assert len(end.faces) == plain.num_faces
     vertices = _to_z_up(end.vertices)[torch.tensor(np.asarray(end.faces))]
     torch.testing.assert_close(vertices, plain.vertices[plain.faces], rtol=0, atol=1e-5)
 
 
 def test_an_empty_mesh_is_reported_and_the_others_finish(tiny_checkpoint, tmp_path, monkeypatch):
-    from atom.text_to_mesh import Generator
+    from atom.pipelines import TextToMeshPipeline
 
-    original = Generator.meshes
+    original = TextToMeshPipeline.meshes
 
     def second_is_empty(self, triplanes, grid_resolution=64, colour=True):
         meshes = original(self, triplanes, grid_resolution, colour)
         return [Mesh.empty() if i == 1 else m for i, m in enumerate(meshes)]
 
-    monkeypatch.setattr(Generator, "meshes", second_is_empty)
+    monkeypatch.setattr(TextToMeshPipeline, "meshes", second_is_empty)
     out = tmp_path / "out"
     summary = run_inference(_config(tiny_checkpoint, out, "prompts=[a red cube,a void,a green cone]"))
     assert [r["status"] for r in summary["prompts"]] == ["ok", "empty", "ok"]
@@ -132,7 +134,7 @@ def test_an_empty_mesh_is_reported_and_the_others_finish(tiny_checkpoint, tmp_pa
     assert "mesh" not in summary["prompts"][1]
     assert (out / summary["prompts"][2]["mesh"]).is_file()
     assert "a void" in (out / "index.html").read_text()
-    assert "empty" in format_table(summary)
+    assert "empty" in summary_table(summary)
 
 
 def test_postprocess_options_reach_the_exported_mesh(tiny_checkpoint, tmp_path):
@@ -162,7 +164,7 @@ def test_bad_input_fails_before_any_work(tiny_checkpoint, tmp_path, monkeypatch)
     fails(InferenceError, "export.texture=uv needs export.format=glb", "prompts=[a]", "export.texture=uv",
           "export.format=obj")
     fails(InferenceError, "device='quantum'", "prompts=[a]", "device=quantum")
-    monkeypatch.setattr("atom.inference.pipeline.decimation_available", lambda: False)
+    monkeypatch.setattr("atom.pipelines.inference.decimation_available", lambda: False)
     fails(InferenceError, "fast-simplification", "prompts=[a]", "postprocess.target_faces=100")
     fails(CheckpointError, "does not exist", "prompts=[a]", checkpoint=tmp_path / "no_checkpoint")
     corrupt = tmp_path / "corrupt"
@@ -170,7 +172,7 @@ def test_bad_input_fails_before_any_work(tiny_checkpoint, tmp_path, monkeypatch)
     for name in ("config.json", "train_config.yaml"):
         (corrupt / name).write_bytes((tiny_checkpoint / name).read_bytes())
     (corrupt / "model.safetensors").write_bytes(b"\x00" * 64)
-    fails(CheckpointError, "cannot load the generator", "prompts=[a]", checkpoint=corrupt)
+    fails(CheckpointError, "cannot load the model", "prompts=[a]", checkpoint=corrupt)
 
 
 def test_an_existing_output_directory_needs_overwrite(tiny_checkpoint, tmp_path):

@@ -1,71 +1,34 @@
-"""Text to textured mesh in one forward pass: the object a trained checkpoint is for.
+"""Text to textured mesh in one forward pass: the object a trained checkpoint is for (diffusers-style pipeline).
 
-``Generator.from_pretrained(path)`` opens a checkpoint (or a run directory: its newest checkpoint) with the
-text encoder named in the checkpoint's own config; ``generator(prompts)`` returns one ``Mesh`` per prompt with
-vertex colours from the colour head. The grid resolution is chosen per call (64 on CPU, 128 on GPU).
-``generator.interpolate(prompts, steps, mode)`` walks the text embeddings between consecutive prompts.
+``TextToMeshPipeline.from_pretrained(path)`` opens a checkpoint (or a run directory: its newest checkpoint)
+with the text encoder named in the checkpoint's own config; ``pipe(prompts)`` returns one ``Mesh`` per prompt
+with vertex colours from the colour head. The grid resolution is chosen per call (64 on CPU, 128 on GPU).
+``pipe.interpolate(prompts, steps, mode)`` walks the text embeddings between consecutive prompts.
 """
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import torch
 from omegaconf import OmegaConf
 from torch import Tensor
 
+from atom.build import build_text_encoder
 from atom.config import TrainConfig
-from atom.geometry import Mesh, TetrahedralGrid, extract_mesh, tetrahedral_grid
-from atom.model import TriplaneGenerator
+from atom.geometry import Mesh, tetrahedral_grid
+from atom.model import CheckpointError, TriplaneGenerator, resolve_checkpoint, triplanes_to_meshes
+from atom.pipelines.interpolation import InterpolationPoint, interpolate_embeddings, walk
 from atom.text import TextEmbeddings, TextEncoder
-
-if TYPE_CHECKING:
-    from atom.inference.interpolation import InterpolationPoint
 
 logger = logging.getLogger(__name__)
 # Colour queries per call when baking textures: bounds the memory of the head's hidden activations.
 COLOUR_CHUNK = 1 << 18
 
 
-def triplanes_to_meshes(
-    model: TriplaneGenerator, triplanes: Tensor, grid: TetrahedralGrid, deform: bool = True, colour: bool = True
-) -> list[Mesh]:
-    """DMTet per triplane ``[B, 3, C, R, R]``: SDF (+ bounded deformation) on the grid -> marching tetrahedra,
-    then vertex colours from the colour head. Differentiable; empty meshes come back as ``Mesh.empty``."""
-    vertices = grid.vertices[None].expand(triplanes.shape[0], -1, -1)
-    sdf = model.sdf(triplanes, vertices)  # [B, Nv]
-    meshes = []
-    for b in range(triplanes.shape[0]):
-        offsets = surface_deformation(model, triplanes[b : b + 1], grid, sdf[b]) if deform else None
-        mesh = extract_mesh(grid, sdf[b], offsets)
-        if colour and not mesh.is_empty:
-            rgb = model.color(triplanes[b : b + 1], mesh.vertices[None])[0]
-            mesh = Mesh(mesh.vertices, mesh.faces, rgb)
-        meshes.append(mesh)
-    return meshes
-
-
-def surface_deformation(model: TriplaneGenerator, triplane: Tensor, grid: TetrahedralGrid, sdf: Tensor) -> Tensor:
-    """Deformation offsets ``[Nv, 3]`` of one triplane ``[1, 3, C, R, R]`` with grid SDF ``[Nv]``, queried only
-    at the ends of sign-changing grid edges and zero elsewhere.
-
-    Marching tetrahedra places vertices on sign-changing edges only, so the mesh is the same as with every
-    offset queried, at a few percent of the head evaluations (the deformation head costs as much as the SDF).
-    """
-    inside = sdf < 0  # the same test as marching tetrahedra
-    edges = grid.edges
-    crossing = edges[inside[edges[:, 0]] != inside[edges[:, 1]]]
-    needed = torch.zeros_like(inside)
-    needed[crossing.reshape(-1)] = True
-    index = torch.nonzero(needed)[:, 0]
-    values = model.deformation(triplane, grid.vertices[index][None], grid.cell_size)[0]
-    return values.new_zeros(grid.vertices.shape).index_copy(0, index, values)
-
-
-class Generator:
-    """A trained text-to-triplane model with its text encoder: ``Generator.from_pretrained(path)(prompts)``."""
+class TextToMeshPipeline:
+    """A trained text-to-triplane model with its text encoder: ``TextToMeshPipeline.from_pretrained(path)(prompts)``."""
 
     def __init__(self, model: TriplaneGenerator, text_encoder: TextEncoder | None, device: str | torch.device = "cpu"):
         self.device = torch.device(device)
@@ -75,23 +38,21 @@ class Generator:
     @classmethod
     def from_pretrained(
         cls, path: str | Path, device: str | torch.device = "cpu", text_encoder: TextEncoder | None = None
-    ) -> Generator:
+    ) -> TextToMeshPipeline:
         """Open a checkpoint directory or a run directory; build the text encoder its config names."""
-        from atom.build import build_text_encoder
-        from atom.training.checkpoint import CheckpointError, resolve_checkpoint
-
         checkpoint = resolve_checkpoint(path)
         try:
             model = TriplaneGenerator.from_pretrained(checkpoint)
         except Exception as err:
-            raise CheckpointError(f"cannot load the generator from {str(checkpoint)!r}: {err}") from err
+            raise CheckpointError(f"cannot load the model from {str(checkpoint)!r}: {err}") from err
         if text_encoder is None:
             config_file = checkpoint / "train_config.yaml"
             if not config_file.is_file():
                 raise CheckpointError(f"{str(checkpoint)!r} has no train_config.yaml naming its text encoder; "
                                       "pass text_encoder= explicitly")
             try:
-                cfg = OmegaConf.merge(OmegaConf.structured(TrainConfig), OmegaConf.load(config_file))
+                cfg: TrainConfig = OmegaConf.to_object(
+                    OmegaConf.merge(OmegaConf.structured(TrainConfig), OmegaConf.load(config_file)))
             except Exception as err:  # YAML syntax, unknown keys, bad values: a config from other code
                 raise CheckpointError(f"{config_file} does not match this version of atom's TrainConfig: "
                                       f"{err}") from err
@@ -101,14 +62,14 @@ class Generator:
                 raise CheckpointError(f"cannot build the text encoder named in {config_file} "
                                       f"({cfg.text.kind.name}, path={cfg.text.path!r}): {err}") from err
         if text_encoder.dim != model.config.text_dim:
-            raise CheckpointError(f"text encoder gives {text_encoder.dim}-d tokens, the generator in "
+            raise CheckpointError(f"text encoder gives {text_encoder.dim}-d tokens, the model in "
                                   f"{str(checkpoint)!r} expects {model.config.text_dim}")
         logger.info("loaded %s (%s)", checkpoint, text_encoder.identity)
         return cls(model, text_encoder, device)
 
     def encode(self, prompts: list[str]) -> TextEmbeddings:
         if self.text_encoder is None:
-            raise RuntimeError("this Generator has no text encoder; call from_embeddings() instead")
+            raise RuntimeError("this pipeline has no text encoder; call from_embeddings() instead")
         return self.text_encoder.encode(list(prompts)).to(self.device)
 
     @torch.no_grad()
@@ -149,8 +110,11 @@ class Generator:
 
         All prompts are encoded in one batch (one token length); every point is generated in one forward
         pass. The end points are exactly the plain generations of their prompts."""
-        from atom.inference.interpolation import interpolate_embeddings, walk  # atom.inference builds on us
-
         points = walk(prompts, steps)
-        text = interpolate_embeddings(self.encode(list(prompts)), points, mode)
+        text = self.walk_embeddings(prompts, points, mode)
         return list(zip(points, self.from_embeddings(text, grid_resolution), strict=True))
+
+    def walk_embeddings(self, prompts: list[str], points: list[InterpolationPoint], mode: str) -> TextEmbeddings:
+        """The embeddings ``[len(points), L, D]`` of a walk (``atom.pipelines.interpolation.walk``) through
+        ``prompts``, all encoded in one batch."""
+        return interpolate_embeddings(self.encode(list(prompts)), points, mode)

@@ -28,25 +28,26 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import OmegaConf
 from torch import Tensor
 from tqdm import tqdm
 
 from atom.build import resolve_device
-from atom.config import TextureMode
+from atom.config import InferConfig, TextureMode
 from atom.geometry import Mesh, export_mesh
 from atom.geometry.postprocess import cube_transform, decimation_available, postprocess
 from atom.geometry.uv_texture import export_textured_glb, unwrap
-from atom.inference.index_page import write_index
-from atom.inference.interpolation import interpolate_embeddings, walk
-from atom.inference.previews import render_views, save_filmstrip, save_gif, save_grid
-from atom.inference.texture_baking import bake_texture
+from atom.model import resolve_checkpoint
+from atom.pipelines.index_page import write_index
+from atom.pipelines.interpolation import walk
+from atom.pipelines.previews import render_views, save_filmstrip, save_gif, save_grid
+from atom.pipelines.text_to_mesh import TextToMeshPipeline
+from atom.pipelines.texture_baking import bake_texture
 from atom.prompts import PromptSet
 from atom.prompts.file_names import prompt_slug
 from atom.render import look_at, make_rasterizer, turntable
+from atom.tables import markdown_table
 from atom.text import TextEmbeddings, validate_prompts
-from atom.text_to_mesh import Generator
-from atom.training.checkpoint import resolve_checkpoint
 
 logger = logging.getLogger(__name__)
 SUMMARY_NAME = "summary.json"
@@ -84,7 +85,7 @@ def output_dir(out_dir: str | None, overwrite: bool, now: datetime.datetime) -> 
     return path
 
 
-def check_settings(cfg: DictConfig) -> None:
+def check_settings(cfg: InferConfig) -> None:
     """Numbers and combinations Hydra's types cannot check."""
     problems = []
     if cfg.grid_resolution < 2:
@@ -115,8 +116,8 @@ def check_settings(cfg: DictConfig) -> None:
 class MeshWriter:
     """Clean-up, colour, export and preview of one generated mesh at a time, into ``out_dir``."""
 
-    def __init__(self, generator: Generator, cfg: DictConfig, out_dir: Path) -> None:
-        self.generator, self.out_dir = generator, out_dir
+    def __init__(self, pipeline: TextToMeshPipeline, cfg: InferConfig, out_dir: Path) -> None:
+        self.pipeline, self.out_dir = pipeline, out_dir
         self.export, self.post, self.preview = cfg.export, cfg.postprocess, cfg.preview
         self.rasterizer = make_rasterizer(cfg.preview.rasterizer.value)
         p = cfg.preview
@@ -134,7 +135,7 @@ class MeshWriter:
         centre, scale = cube_transform(mesh.vertices) if post.normalize and not mesh.is_empty else (None, None)
 
         def colour(points: Tensor) -> Tensor:
-            return self.generator.colours(triplane, points if centre is None else points / scale + centre)
+            return self.pipeline.colours(triplane, points if centre is None else points / scale + centre)
 
         if mesh.is_empty:
             return mesh, colour
@@ -182,7 +183,7 @@ class MeshWriter:
         return path.relative_to(self.out_dir).as_posix()
 
 
-def run_inference(cfg: DictConfig) -> dict:
+def run_inference(cfg: InferConfig) -> dict:
     """Check every input, then generate, export and preview every prompt (and the interpolation walk, if
     ``interpolate.prompts`` is set) into the output folder. Returns the summary (also ``summary.json``).
 
@@ -212,26 +213,26 @@ def run_inference(cfg: DictConfig) -> dict:
     out_dir = output_dir(cfg.out_dir, cfg.overwrite, now)
     with _timer(timing, "load_s"):
         checkpoint = resolve_checkpoint(cfg.ckpt)
-        generator = Generator.from_pretrained(checkpoint, device=device)
+        pipeline = TextToMeshPipeline.from_pretrained(checkpoint, device=device)
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    writer = MeshWriter(generator, cfg, out_dir)
+    writer = MeshWriter(pipeline, cfg, out_dir)
     records: list[dict] = []
     interpolation = None
     with tqdm(total=len(prompts) + len(points), desc="infer", unit="mesh", disable=not cfg.progress,
               dynamic_ncols=True) as bar:
         if prompts:
             with _timer(timing, "encode_s"):
-                text = generator.encode(prompts)
+                text = pipeline.encode(prompts)
             stems = [prompt_slug(prompt, i) for i, prompt in enumerate(prompts)]
-            results = _generate(generator, writer, text, cfg, stems, "meshes", True, timing, bar)
+            results = _generate(pipeline, writer, text, cfg, stems, "meshes", True, timing, bar)
             records = [{"index": i, "prompt": prompt, **record} for i, (prompt, (record, _)) in
                        enumerate(zip(prompts, results, strict=True))]
         if points:
             with _timer(timing, "encode_s"):
-                text = interpolate_embeddings(generator.encode(walk_prompts), points, cfg.interpolate.mode.value)
+                text = pipeline.walk_embeddings(walk_prompts, points, cfg.interpolate.mode.value)
             stems = [f"step_{k:03d}" for k in range(len(points))]
-            results = list(_generate(generator, writer, text, cfg, stems, "interpolation", False, timing, bar))
+            results = list(_generate(pipeline, writer, text, cfg, stems, "interpolation", False, timing, bar))
             frames = [{"column": k, "label": p.label, "source": walk_prompts[p.source],
                        "target": walk_prompts[p.target], "weight": p.weight, **record}
                       for k, (p, (record, _)) in enumerate(zip(points, results, strict=True))]
@@ -248,9 +249,9 @@ def run_inference(cfg: DictConfig) -> dict:
     timing["total_s"] = time.perf_counter() - started
     summary = {
         "checkpoint": str(checkpoint), "created": now.isoformat(timespec="seconds"), "out_dir": str(out_dir),
-        "device": str(generator.device), "grid_resolution": cfg.grid_resolution,
-        "export": OmegaConf.to_container(cfg.export, enum_to_str=True),
-        "postprocess": OmegaConf.to_container(cfg.postprocess, enum_to_str=True),
+        "device": str(pipeline.device), "grid_resolution": cfg.grid_resolution,
+        "export": OmegaConf.to_container(OmegaConf.structured(cfg.export), enum_to_str=True),
+        "postprocess": OmegaConf.to_container(OmegaConf.structured(cfg.postprocess), enum_to_str=True),
         "prompts": records, "empty": empty, "interpolation": interpolation,
         "timing": {key: round(value, 3) for key, value in timing.items()},
     }
@@ -269,14 +270,14 @@ def _timer(timing: dict[str, float], key: str) -> Iterator[None]:
         timing[key] = timing.get(key, 0.0) + time.perf_counter() - started
 
 
-def _generate(generator: Generator, writer: MeshWriter, text: TextEmbeddings, cfg: DictConfig, stems: list[str],
-              folder: str, save_turntable: bool, timing: dict[str, float],
+def _generate(pipeline: TextToMeshPipeline, writer: MeshWriter, text: TextEmbeddings, cfg: InferConfig,
+              stems: list[str], folder: str, save_turntable: bool, timing: dict[str, float],
               bar: tqdm) -> Iterator[tuple[dict, Tensor]]:
     """Generate ``text`` ``batch_size`` rows at a time; yields each mesh's record and renders in order."""
     for start in range(0, len(text), cfg.batch_size):
         with _timer(timing, "generate_s"):
-            triplanes = generator.triplanes(text[start : start + cfg.batch_size])
-            meshes = generator.meshes(triplanes, cfg.grid_resolution, colour=False)
+            triplanes = pipeline.triplanes(text[start : start + cfg.batch_size])
+            meshes = pipeline.meshes(triplanes, cfg.grid_resolution, colour=False)
         for offset, mesh in enumerate(meshes):
             with _timer(timing, "write_s"):  # post-processing, colours, export and previews
                 result = writer.process(triplanes[offset], mesh, stems[start + offset], folder, save_turntable)
@@ -284,16 +285,11 @@ def _generate(generator: Generator, writer: MeshWriter, text: TextEmbeddings, cf
             yield result
 
 
-def format_table(summary: dict) -> str:
-    """A plain-text table of the run: one row per prompt (and per interpolation step), then the totals."""
-    rows = [("#", "prompt", "status", "faces", "file")]
-    for r in summary["prompts"]:
-        rows.append((str(r["index"]), r["prompt"], r["status"], str(r["faces"]), r.get("mesh", "-")))
+def summary_table(summary: dict) -> str:
+    """A table of the run: one row per prompt (and per interpolation step), then the totals."""
+    rows = [(r["index"], r["prompt"], r["status"], r["faces"], r.get("mesh", "-")) for r in summary["prompts"]]
     for f in (summary["interpolation"] or {"frames": []})["frames"]:
-        rows.append((f"i{f['column']}", f["label"], f["status"], str(f["faces"]), f.get("mesh", "-")))
-    widths = [min(max(len(row[c]) for row in rows), 60) for c in range(len(rows[0]))]
-    lines = ["  ".join(cell[:60].ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
-    lines.insert(1, "  ".join("-" * width for width in widths))
+        rows.append((f"i{f['column']}", f["label"], f["status"], f["faces"], f.get("mesh", "-")))
     times = ", ".join(f"{key.removesuffix('_s')} {value:.2f} s" for key, value in summary["timing"].items())
-    lines.append(f"\n{len(summary['prompts'])} prompt(s), {len(summary['empty'])} empty; {times}")
-    return "\n".join(lines)
+    totals = f"{len(summary['prompts'])} prompt(s), {len(summary['empty'])} empty; {times}"
+    return markdown_table(("#", "prompt", "status", "faces", "file"), rows) + f"\n\n{totals}"

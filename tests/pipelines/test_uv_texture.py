@@ -9,7 +9,7 @@ import trimesh
 
 from atom.geometry import Mesh
 from atom.geometry.uv_texture import dilate, export_textured_glb, unwrap
-from atom.inference.texture_baking import bake_texture, texel_points
+from atom.pipelines.texture_baking import bake_texture, texel_points
 from atom.render import make_rasterizer
 
 

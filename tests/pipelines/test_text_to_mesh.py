@@ -1,4 +1,4 @@
-"""The Generator API on the tiny checkpoint: batching, the surface-only deformation, colour queries, and
+"""The TextToMeshPipeline API on the tiny checkpoint: batching, the surface-only deformation, colour queries, and
 checkpoint errors."""
 
 from __future__ import annotations
@@ -10,25 +10,25 @@ import pytest
 import torch
 
 from atom.geometry import extract_mesh, tetrahedral_grid
-from atom.text_to_mesh import Generator, surface_deformation, triplanes_to_meshes
-from atom.training.checkpoint import CheckpointError
+from atom.model import CheckpointError, surface_deformation, triplanes_to_meshes
+from atom.pipelines import TextToMeshPipeline
 
 
-def test_batched_generation_matches_one_prompt_at_a_time(generator):
+def test_batched_generation_matches_one_prompt_at_a_time(pipeline):
     prompts = ["a red cube", "a blue sphere", "a green cone"]
-    batched = generator(prompts, grid_resolution=10)
+    batched = pipeline(prompts, grid_resolution=10)
     assert len(batched) == 3 and all(m.num_faces > 0 and m.vertex_colors is not None for m in batched)
     for prompt, mesh in zip(prompts, batched):
-        single = generator(prompt, grid_resolution=10)[0]
+        single = pipeline(prompt, grid_resolution=10)[0]
         assert torch.equal(single.faces, mesh.faces)
         torch.testing.assert_close(single.vertices, mesh.vertices, rtol=0, atol=1e-5)
     assert batched[0].num_vertices != batched[1].num_vertices or not torch.allclose(
         batched[0].vertices, batched[1].vertices), "different prompts should give different shapes"
 
 
-def test_surface_deformation_gives_the_mesh_of_the_full_deformation(generator):
-    model = generator.model
-    triplanes = generator.triplanes(generator.encode(["a red cube", "a green cone"]))
+def test_surface_deformation_gives_the_mesh_of_the_full_deformation(pipeline):
+    model = pipeline.model
+    triplanes = pipeline.triplanes(pipeline.encode(["a red cube", "a green cone"]))
     grid = tetrahedral_grid(12)
     with torch.no_grad():
         fast = triplanes_to_meshes(model, triplanes, grid, colour=False)
@@ -44,16 +44,16 @@ def test_surface_deformation_gives_the_mesh_of_the_full_deformation(generator):
             assert queried.float().mean() < 0.5, "only vertices next to the surface should be queried"
 
 
-def test_colours_match_the_colour_head_in_any_number_of_chunks(generator, monkeypatch):
-    triplane = generator.triplanes(generator.encode(["a red cube"]))[0]
+def test_colours_match_the_colour_head_in_any_number_of_chunks(pipeline, monkeypatch):
+    triplane = pipeline.triplanes(pipeline.encode(["a red cube"]))[0]
     points = torch.rand(1000, 3) * 2 - 1
     with torch.no_grad():
-        expected = generator.model.color(triplane[None], points[None])[0]
-    monkeypatch.setattr("atom.text_to_mesh.COLOUR_CHUNK", 64)
-    torch.testing.assert_close(generator.colours(triplane, points), expected)
-    assert generator.colours(triplane, torch.zeros(0, 3)).shape == (0, 3)
+        expected = pipeline.model.color(triplane[None], points[None])[0]
+    monkeypatch.setattr("atom.pipelines.text_to_mesh.COLOUR_CHUNK", 64)
+    torch.testing.assert_close(pipeline.colours(triplane, points), expected)
+    assert pipeline.colours(triplane, torch.zeros(0, 3)).shape == (0, 3)
     with pytest.raises(ValueError, match=r"points must be \[N, 3\], got \[5, 2\]"):
-        generator.colours(triplane, torch.zeros(5, 2))
+        pipeline.colours(triplane, torch.zeros(5, 2))
 
 
 def _copy(checkpoint, tmp_path):
@@ -62,11 +62,11 @@ def _copy(checkpoint, tmp_path):
 
 def test_missing_and_corrupt_checkpoints_are_clear_errors(tiny_checkpoint, tmp_path):
     with pytest.raises(CheckpointError, match="does not exist"):
-        Generator.from_pretrained(tmp_path / "nowhere")
+        TextToMeshPipeline.from_pretrained(tmp_path / "nowhere")
     corrupt = _copy(tiny_checkpoint, tmp_path)
     (corrupt / "model.safetensors").write_bytes(b"not a safetensors file")
-    with pytest.raises(CheckpointError, match="cannot load the generator"):
-        Generator.from_pretrained(corrupt)
+    with pytest.raises(CheckpointError, match="cannot load the model"):
+        TextToMeshPipeline.from_pretrained(corrupt)
 
 
 def test_checkpoint_from_other_code_is_a_clear_error(tiny_checkpoint, tmp_path):
@@ -74,17 +74,17 @@ def test_checkpoint_from_other_code_is_a_clear_error(tiny_checkpoint, tmp_path):
     config = json.loads((foreign / "config.json").read_text())
     (foreign / "config.json").write_text(json.dumps({**config, "new_layer_width": 7}))
     with pytest.raises(CheckpointError, match="new_layer_width"):
-        Generator.from_pretrained(foreign)
+        TextToMeshPipeline.from_pretrained(foreign)
     (foreign / "config.json").write_text(json.dumps(config))
     train_config = foreign / "train_config.yaml"
     train_config.write_text(train_config.read_text() + "renamed_section:\n  x: 1\n")
     with pytest.raises(CheckpointError, match="does not match this version"):
-        Generator.from_pretrained(foreign)
+        TextToMeshPipeline.from_pretrained(foreign)
 
 
-def test_surface_deformation_keeps_the_gradients_of_the_full_deformation(generator):
-    model = generator.model
-    triplanes = generator.triplanes(generator.encode(["a blue sphere"]))
+def test_surface_deformation_keeps_the_gradients_of_the_full_deformation(pipeline):
+    model = pipeline.model
+    triplanes = pipeline.triplanes(pipeline.encode(["a blue sphere"]))
     grid = tetrahedral_grid(10)
     head = model.deformation_head.net[-1].weight
 

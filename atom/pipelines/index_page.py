@@ -59,7 +59,7 @@ def _filmstrip(interpolation: dict) -> str:
 
 
 def render_index(summary: dict) -> str:
-    """The page's HTML for a run summary (see ``atom.inference.pipeline``)."""
+    """The page's HTML for a run summary (see ``atom.pipelines.inference``)."""
     title = f"atom inference: {html.escape(Path(summary['checkpoint']).name)}"
     parts = [
         "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">', f"<title>{title}</title>",

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from atom.pipelines import TextToMeshPipeline
 from atom.testing.tiny_training import tiny_checkpoint as build_tiny_checkpoint
-from atom.text_to_mesh import Generator
 
 
 @pytest.fixture(scope="session")
@@ -16,5 +16,5 @@ def tiny_checkpoint(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def generator(tiny_checkpoint) -> Generator:
-    return Generator.from_pretrained(tiny_checkpoint)
+def pipeline(tiny_checkpoint) -> TextToMeshPipeline:
+    return TextToMeshPipeline.from_pretrained(tiny_checkpoint)

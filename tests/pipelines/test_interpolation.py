@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from atom.inference.interpolation import interpolate_embeddings, mix_embeddings, slerp, walk
+from atom.pipelines.interpolation import interpolate_embeddings, mix_embeddings, slerp, walk
 from atom.text import TextEmbeddings
 
 
@@ -60,12 +60,12 @@ def test_mix_uses_the_union_of_masks_inside_and_the_rows_themselves_at_the_ends(
 
 
 @pytest.mark.parametrize("mode", ["linear", "slerp"])
-def test_interpolation_end_points_equal_the_plain_generations(generator, mode):
+def test_interpolation_end_points_equal_the_plain_generations(pipeline, mode):
     a, b = "a red cube", "a blue sphere"
-    steps = generator.interpolate([a, b], steps=3, mode=mode, grid_resolution=12)
+    steps = pipeline.interpolate([a, b], steps=3, mode=mode, grid_resolution=12)
     assert [round(point.weight, 3) for point, _ in steps] == [0.0, 0.5, 1.0]
-    plain = generator([a, b], grid_resolution=12)
-    alone = generator(a, grid_resolution=12)[0]
+    plain = pipeline([a, b], grid_resolution=12)
+    alone = pipeline(a, grid_resolution=12)[0]
     for (_, mesh), expected in ((steps[0], plain[0]), (steps[-1], plain[1]), (steps[0], alone)):
         assert torch.equal(mesh.faces, expected.faces)
         torch.testing.assert_close(mesh.vertices, expected.vertices, rtol=0, atol=1e-6)
