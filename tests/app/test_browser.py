@@ -83,6 +83,10 @@ def requested_urls(driver) -> list[str]:
     return urls
 
 
+def fetches_glb(url: str) -> bool:
+    return "/gradio_api/file=" in url and url.endswith(".glb")
+
+
 def leaves_localhost(url: str) -> bool:
     parts = urlsplit(url)
     if parts.scheme in LOCAL_SCHEMES:
@@ -107,12 +111,14 @@ def test_page_generates_and_shows_a_mesh_offline(app_server, browser, tmp_path):
     canvas = WebDriverWait(browser, RENDER_TIMEOUT_S).until(
         lambda d: d.find_element(By.CSS_SELECTOR, "#viewer canvas"),
         message=f"the viewer showed no canvas within {RENDER_TIMEOUT_S} s")
-    # the canvas appears with the file; the mesh is drawn a moment later: wait for pixels to vary
-    variance = 0.0
+    # the canvas appears before the file is fetched and drawn: wait until the GLB was requested and the
+    # canvas pixels vary (the performance log is drained on every read, so the URLs are accumulated)
+    variance, urls = 0.0, []
     deadline = time.monotonic() + RENDER_TIMEOUT_S
     while time.monotonic() < deadline:
+        urls += requested_urls(browser)
         variance = float(canvas_pixels(canvas).var(axis=(0, 1)).max())
-        if variance > MIN_CANVAS_VARIANCE:
+        if variance > MIN_CANVAS_VARIANCE and any(fetches_glb(url) for url in urls):
             break
         time.sleep(0.5)
     screenshot = tmp_path / "app.png"
@@ -122,9 +128,9 @@ def test_page_generates_and_shows_a_mesh_offline(app_server, browser, tmp_path):
     assert "faces" in info, f"no generation summary on the page: {info!r}"
     assert variance > MIN_CANVAS_VARIANCE, f"the viewer's canvas is blank (variance {variance:.2f}); see {screenshot}"
 
-    urls = requested_urls(browser)
+    urls += requested_urls(browser)
     assert any(url.startswith(app_server.url) for url in urls), "the performance log recorded no request"
-    assert any("/gradio_api/file=" in url and url.endswith(".glb") for url in urls), "the GLB was never fetched"
+    assert any(fetches_glb(url) for url in urls), "the GLB was never fetched"
     outside = sorted({url for url in urls if leaves_localhost(url)})
     assert not outside, f"the page requested {len(outside)} URL(s) outside localhost: {outside[:10]}"
     print(f"browser test: {len(urls)} requests, all local; {time.monotonic() - started:.1f} s")
