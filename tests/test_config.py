@@ -26,7 +26,6 @@ from atom.config import (
     Holdout,
     InferConfig,
     ModelConfig,
-    Precision,
     SDSWeighting,
     TimestepAnneal,
     TrainConfig,
@@ -148,13 +147,6 @@ def test_a_bad_precision_stops_the_command_line_at_start(tmp_path):
     assert result.returncode != 0
     assert "Invalid value 'fp61', expected one of [fp32, bf16, fp16]" in result.stderr
     assert not (tmp_path / "checkpoints").exists()
-
-
-def test_precision_members_compare_as_their_values():
-    """The training loop compares ``trainer.precision`` with "bf16"/"fp16": the members must equal them."""
-    cfg = OmegaConf.to_object(_compose("trainer.precision=bf16"))
-    assert cfg.trainer.precision is Precision.bf16 and cfg.trainer.precision == "bf16"
-    assert cfg.trainer.precision in ("bf16", "fp16") and Precision.fp32 not in ("bf16", "fp16")
 
 
 def test_every_score_distillation_argument_is_reachable_from_config(monkeypatch):

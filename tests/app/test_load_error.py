@@ -24,7 +24,7 @@ def test_a_corrupt_checkpoint_is_reported_in_the_page(app_checkpoint, free_port,
     try:
         components = httpx.get(url + "config", timeout=10).json()["components"]
         (status,) = [c["props"]["value"] for c in components if c["props"].get("elem_id") == "status"]
-        assert "could not be loaded" in status and "cannot load the generator" in status and str(broken) in status
+        assert "could not be loaded" in status and "cannot load the model" in status and str(broken) in status
         client = Client(url, download_files=str(tmp_path / "downloads"), verbose=False)
         with pytest.raises(AppError) as caught:
             client.predict("a red cube", 16, False, 0.01, 0, False, False, api_name="/generate")
