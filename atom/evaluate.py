@@ -2,7 +2,8 @@
 
 Generates a mesh for each prompt (all 64 Toy64 prompts by default) in one batched pass, compares it with the
 analytic ground truth (Chamfer-L1, F-score@0.05, volume IoU, colour error, 3D R-precision, azimuthal structure
-ratio, genus), prints a table and writes a JSON file. Prompts outside the toy vocabulary are generated and reported as having no ground truth.
+ratio, genus), prints a table and writes a JSON file. Prompts outside the toy vocabulary are generated and reported
+as having no ground truth.
 """
 
 from __future__ import annotations
