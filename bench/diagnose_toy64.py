@@ -17,6 +17,7 @@ of one CPU core and prints Markdown tables (bench/RESULTS.md, "Why toy64 meshes 
 from __future__ import annotations
 
 import argparse
+import inspect
 import math
 import statistics
 import time
@@ -35,10 +36,11 @@ from atom.prompts.views import ViewDependentEmbeddings, view_prompt
 from atom.render import Cameras, NeuSRenderer, look_at, make_rasterizer, render_mesh, sample_cameras, turntable
 from atom.render.images import image_grid
 from atom.text_to_mesh import triplanes_to_meshes
+from atom.toyworld import renders as prior_data
 from atom.toyworld.metrics import azimuthal_distances, component_genera, evaluate_meshes
 from atom.toyworld.prior import load_prior, sample_prior
 from atom.toyworld.prior_check import FOREGROUND_THRESHOLD
-from atom.toyworld.renders import render_geometry, shade_geometry
+from atom.toyworld.renders import GeometryBuffers, render_geometry, shade_geometry
 from atom.toyworld.shapes import COLOURS, SHAPES, ToyObject, cylinder_sdf, find_object
 from atom.training.stages import Views, render_stage1, render_stage2
 from atom.training.trainer import Trainer
@@ -100,8 +102,6 @@ def render_mesh_images(mesh: Mesh, cameras: Cameras, rgb=RED, size: int = 32) ->
     light at the camera, composite on white, resize to ``size``. [B, 3, size, size]."""
     out = render_mesh(mesh.vertices, mesh.faces, cameras, 2 * size, make_rasterizer("torch"))
     lights = torch.nn.functional.normalize(cameras.position(), dim=-1)
-    from atom.toyworld.renders import GeometryBuffers
-
     return shade_geometry(GeometryBuffers(out.mask, out.normal), rgb, lights, ["lambertian"] * len(cameras), size)
 
 
@@ -135,8 +135,6 @@ def encoder_and_guidance(cfg):
 def cmd_cameras(args) -> None:
     cfg = toy64_config()
     r = cfg.render
-    from atom.toyworld import renders as prior_data
-    import inspect
 
     defaults = {k: v.default for k, v in inspect.signature(prior_data.render_dataset).parameters.items()}
     print("### Camera and shading settings\n")
@@ -172,8 +170,8 @@ def cmd_cameras(args) -> None:
                 rows.append([name, view, 0.0, "-", "-", "-"])
                 continue
             y = yaw[pick]
-            rows.append([name, view, share, float((y < 15).float().mean()), float(((y >= 15) & (y < 30)).float().mean()),
-                         float((y >= 30).float().mean())])
+            rows.append([name, view, share, float((y < 15).float().mean()),
+                         float(((y >= 15) & (y < 30)).float().mean()), float((y >= 30).float().mean())])
     print(table(["cameras", "label", "share", "yaw 0-15", "yaw 15-30", "yaw 30-45"], rows))
     # Labels agree with the prior's function for the same cameras (same thresholds, same wrap).
     same = trainer_cams.view_labels() == Cameras.view_labels(trainer_cams, 45.0, 45.0, 60.0)
@@ -244,24 +242,57 @@ def cmd_x0(args) -> None:
         for source, other in (("cube", "barrel"), ("barrel", "cube")):
             x = renders[source] * 2 - 1
             towards = (renders[other] * 2 - 1) - x  # the direction from this render to the other
+            own = [float(iou(masks[source], masks[name])[0]) for name in ("cube", "barrel")]
+            rows.append([azimuth, prompt, source, "input", own[0], own[1], own[0] - own[1], "-"])
             for timestep in args.timesteps:
-                ious_self, ious_other, cosines = [], [], []
+                cube_ious, barrel_ious, cosines = [], [], []
                 for seed in seeds:
                     noise = torch.randn(1, 3, 32, 32, generator=torch.Generator().manual_seed(seed))
                     with torch.no_grad():
                         x0 = guided_x0(guidance, renders[source], cond, uncond, timestep, noise)
                     mask = silhouette(((x0 + 1) / 2).clamp(0, 1))
-                    ious_self.append(float(iou(mask, masks[source])[0]))
-                    ious_other.append(float(iou(mask, masks[other])[0]))
+                    cube_ious.append(float(iou(mask, masks["cube"])[0]))
+                    barrel_ious.append(float(iou(mask, masks["barrel"])[0]))
                     step = (x0 - x).flatten()
                     cosines.append(float(torch.nn.functional.cosine_similarity(step, towards.flatten(), dim=0)))
-                rows.append([azimuth, prompt, source, timestep, statistics.fmean(ious_self),
-                             statistics.fmean(ious_other), statistics.fmean(cosines)])
+                cube_iou, barrel_iou = statistics.fmean(cube_ious), statistics.fmean(barrel_ious)
+                rows.append([azimuth, prompt, source, timestep, cube_iou, barrel_iou, cube_iou - barrel_iou,
+                             statistics.fmean(cosines)])
         print(f"azimuth {azimuth:.0f}: silhouette IoU of the cube and barrel renders themselves {base_iou:.3f}")
     print()
-    print(table(["azimuth", "prompt", "render", "t", "IoU(x0, own silhouette)", "IoU(x0, other shape)",
+    print(table(["azimuth", "prompt", "render", "t", "IoU(x0, cube)", "IoU(x0, barrel)", "cube margin",
                  "cos(x0 - x, other - x)"], rows))
-    print(f"\n(mean over {args.seeds} noise seeds; cos > 0: the SDS step moves the render towards the other shape)")
+    print(f"\n(mean over {args.seeds} noise seeds; cube margin = IoU with the cube's silhouette minus IoU with the "
+          "barrel's: > 0 more cube-like; cos > 0: the SDS step moves the render towards the other shape)")
+    yaw_preference(guidance, encoder, cube_mesh, barrel, args)
+
+
+def yaw_preference(guidance, encoder, cube_mesh: Mesh, barrel: Mesh, args) -> None:
+    """For a barrel render, which cube does x0 lean to: face-on (yaw 0) or corner-on (yaw 45)? Both cube
+    silhouettes are seen from the same camera (the cube rotated by 45 degrees = the camera moved by 45)."""
+    rows = []
+    uncond = encoder.encode([""], allow_empty=True)
+    for azimuth in (0.0, 45.0, 90.0):
+        cams = look_at(CAMERA["elevation"], azimuth, CAMERA["distance"], CAMERA["fov"])
+        prompt = view_prompt("a red cube", cams.view_labels()[0])
+        cond = encoder.encode([prompt])
+        x = render_mesh_images(barrel, cams)
+        face = silhouette(render_mesh_images(cube_mesh, look_at(CAMERA["elevation"], 0.0, CAMERA["distance"],
+                                                                 CAMERA["fov"])))
+        corner = silhouette(render_mesh_images(cube_mesh, look_at(CAMERA["elevation"], 45.0, CAMERA["distance"],
+                                                                   CAMERA["fov"])))
+        for timestep in args.timesteps:
+            margins = []
+            for seed in range(args.seeds):
+                noise = torch.randn(1, 3, 32, 32, generator=torch.Generator().manual_seed(seed))
+                with torch.no_grad():
+                    mask = silhouette(((guided_x0(guidance, x, cond, uncond, timestep, noise) + 1) / 2).clamp(0, 1))
+                margins.append(float(iou(mask, face)[0] - iou(mask, corner)[0]))
+            rows.append([azimuth, prompt, timestep, statistics.fmean(margins), statistics.pstdev(margins),
+                         sum(m > 0 for m in margins) / len(margins)])
+    print("\n### x0 of a barrel render: face-on or corner-on cube?\n")
+    print(table(["camera azimuth", "prompt", "t", "IoU(x0, face-on) - IoU(x0, corner-on)", "std over seeds",
+                 "share of seeds preferring face-on"], rows))
 
 
 # ----------------------------------------------------------------------------------------------- samples
@@ -287,23 +318,12 @@ def cmd_samples(args) -> None:
             samples = sample_prior(unet, scheduler, cond, uncond, guidance_scale=scale, num_inference_steps=50,
                                    eta=0.0, generator=torch.Generator().manual_seed(0))
             images.append(samples[:8])
-            masks = silhouette(samples)[:, None]  # [N, 1, 32, 32]
-            cube_iou, barrel_iou = iou(masks, cube_refs[None]), iou(masks, barrel_refs[None])  # [N, G]
-            best_cube, where = cube_iou.max(dim=1)
-            best_barrel = barrel_iou.max(dim=1).values
-            best_yaw = torch.tensor([grid[i][1] for i in where.tolist()])
-            rows.append([f"a red cube, {view} view", scale, float(best_cube.mean()), float(best_barrel.mean()),
-                         float((best_cube > best_barrel).float().mean()), float((best_yaw <= 15).float().mean()),
-                         float(((best_yaw > 15) & (best_yaw < 30)).float().mean()), float((best_yaw >= 30).float().mean())])
+            rows.append([f"a red cube, {view} view", scale, *_classify(silhouette(samples), cube_refs, barrel_refs,
+                                                                         grid)])
     # The classifier on ground truth: cube renders at random cameras of the prior's distribution.
     truth_cams = sample_cameras(args.count, generator=torch.Generator().manual_seed(2))
-    truth = silhouette(render_mesh_images(cube_mesh, truth_cams))[:, None]
-    best_cube, where = iou(truth, cube_refs[None]).max(dim=1)
-    best_barrel = iou(truth, barrel_refs[None]).max(dim=1).values
-    best_yaw = torch.tensor([grid[i][1] for i in where.tolist()])
-    rows.append(["ground-truth cube renders (random cameras)", "-", float(best_cube.mean()), float(best_barrel.mean()),
-                 float((best_cube > best_barrel).float().mean()), float((best_yaw <= 15).float().mean()),
-                 float(((best_yaw > 15) & (best_yaw < 30)).float().mean()), float((best_yaw >= 30).float().mean())])
+    truth = silhouette(render_mesh_images(cube_mesh, truth_cams))
+    rows.append(["ground-truth cube renders (random cameras)", "-", *_classify(truth, cube_refs, barrel_refs, grid)])
     print(table(["prompt", "CFG s", "best IoU cube ref", "best IoU barrel ref", "cube beats barrel",
                  "best yaw 0-15", "yaw 15-30", "yaw 30-45"], rows))
     print(f"\n({args.count} DDIM samples, 50 steps, eta 0, seed 0; references: the cube at yaw 0..45 every 7.5 deg and "
@@ -311,6 +331,17 @@ def cmd_samples(args) -> None:
     if args.image:
         image_grid(torch.cat(images), len(images)).save(args.image)
         print(f"wrote {args.image} (rows: front s=1.1, front s=3, side s=1.1, side s=3)")
+
+
+def _classify(masks: torch.Tensor, cube_refs: torch.Tensor, barrel_refs: torch.Tensor, grid: list) -> list[float]:
+    """masks [N, H, W] against reference silhouettes [G, H, W]: mean best IoU with a cube and with the barrel,
+    share where the cube wins, and shares of the best cube reference's yaw in 0-15, 15-30, 30-45 degrees."""
+    best_cube, where = iou(masks[:, None], cube_refs[None]).max(dim=1)
+    best_barrel = iou(masks[:, None], barrel_refs[None]).max(dim=1).values
+    yaw = torch.tensor([grid[i][1] for i in where.tolist()])
+    return [float(best_cube.mean()), float(best_barrel.mean()), float((best_cube > best_barrel).float().mean()),
+            float((yaw <= 15).float().mean()), float(((yaw > 15) & (yaw < 30)).float().mean()),
+            float((yaw >= 30).float().mean())]
 
 
 # ----------------------------------------------------------------------------------------------- init / capacity
@@ -321,6 +352,23 @@ def structure(mesh: Mesh, shape_name: str) -> tuple[float, float, list[float]]:
     truth = ToyObject(SHAPES[SHAPE_INDEX[shape_name]], COLOURS[0]).ground_truth_mesh(96)
     azimuthal, _ = azimuthal_distances(mesh)
     return azimuthal, azimuthal / azimuthal_distances(truth)[0], component_genera(mesh)
+
+
+def fit_sdfs(predict, sdfs: list, params: list, lr: float, steps: int) -> float:
+    """Regress ``predict(points [B, M, 3]) -> [B, M]`` onto the analytic ``sdfs`` (one per batch row) by a
+    truncated L1 (|sdf| clamped at 0.3) with Adam; returns the last loss."""
+    optimizer = torch.optim.Adam(params, lr=lr)
+    rng = torch.Generator().manual_seed(0)
+    loss = torch.tensor(float("nan"))
+    for _ in range(steps):
+        points = torch.rand(len(sdfs), 4096, 3, generator=rng) * 2 - 1
+        points[:, 2048:] *= 0.8  # denser near the shapes
+        target = torch.stack([sdf(p) for sdf, p in zip(sdfs, points)]).clamp(-0.3, 0.3)
+        loss = (predict(points).clamp(-0.3, 0.3) - target).abs().mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return float(loss)
 
 
 def cmd_init(args) -> None:
@@ -345,24 +393,14 @@ def cmd_init(args) -> None:
     # Capacity: fit the whole network (front end + triplane + heads) to the two SDFs by regression.
     torch.manual_seed(0)
     generator = build_generator(cfg.model)
-    optimizer = torch.optim.Adam(generator.parameters(), lr=1e-3)
-    sdfs = [find_object(p).sdf for p in prompts]
-    rng = torch.Generator().manual_seed(0)
     started = time.perf_counter()
-    for step in range(args.fit_steps):
-        points = torch.rand(len(prompts), 4096, 3, generator=rng) * 2 - 1
-        points[:, 2048:] *= 0.8  # denser near the shapes
-        target = torch.stack([sdf(p) for sdf, p in zip(sdfs, points)]).clamp(-0.3, 0.3)
-        pred = generator.sdf(generator(text.tokens, text.mask), points).clamp(-0.3, 0.3)
-        loss = (pred - target).abs().mean()
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
+    loss = fit_sdfs(lambda points: generator.sdf(generator(text.tokens, text.mask), points),
+                    [find_object(p).sdf for p in prompts], list(generator.parameters()), 1e-3, args.fit_steps)
     with torch.no_grad():
         meshes = triplanes_to_meshes(generator, generator(text.tokens, text.mask), grid)
     for prompt, mesh in zip(prompts, meshes):
         azimuthal, ratio, genera = structure(mesh, find_object(prompt).shape.name)
-        rows.append([f"network fitted to the SDFs ({args.fit_steps} steps, L1 {float(loss):.4f})", prompt, azimuthal,
+        rows.append([f"network fitted to the SDFs ({args.fit_steps} steps, L1 {loss:.4f})", prompt, azimuthal,
                      ratio, genera])
     print(table(["mesh (grid 48)", "prompt", "azimuthal distance", "ratio to truth", "genus per component"], rows))
     print(f"\n(fit: {time.perf_counter() - started:.0f} s)")
@@ -380,6 +418,10 @@ def cmd_single(args) -> None:
     generator = build_generator(cfg.model)
     with torch.no_grad():
         triplane = torch.nn.Parameter(generator(text.tokens, text.mask).clone())
+    obj = find_object(args.prompt)
+    if args.start_from_truth:  # the triplane and SDF head first regressed onto the true shape, colour kept
+        fit_sdfs(lambda points: generator.sdf(triplane, points), [obj.sdf],
+                 [triplane, *generator.sdf_head.parameters()], 1e-2, args.start_from_truth)
     neus = NeuSRenderer(num_samples=cfg.stage1.num_samples, num_importance=cfg.stage1.num_importance,
                         bound=cfg.model.bound, init_inv_std=cfg.stage1.init_inv_std)
     groups = [
@@ -396,6 +438,25 @@ def cmd_single(args) -> None:
     checkpoints = {args.stage1_steps, total}
     rows = []
     started = time.perf_counter()
+
+    def report(step: int) -> None:
+        with torch.no_grad():
+            mesh = triplanes_to_meshes(generator, triplane.detach(), tetrahedral_grid(48))[0]
+        row = evaluate_meshes([args.prompt], [mesh], unseen=set(), n_points=4000, rank_points=1024)["per_prompt"][0]
+        azimuthal, ratio, genera = structure(mesh, obj.shape.name)
+        start = "truth" if args.start_from_truth else "sphere"
+        rows.append([args.prompt, start, args.views, step, row["f_score"], row["chamfer_l1"], azimuthal, ratio,
+                     genera, row["r1_shape"], f"{time.perf_counter() - started:.0f}"])
+        if args.image:
+            cams = turntable(8, elevation=15.0, distance=2.75, fov=42.5)
+            preview = render_stage2(generator, triplane.detach(), tetrahedral_grid(48), rasterizer,
+                                    fixed_views(cams), 64).images
+            path = Path(args.image).with_suffix(f".step{step}.png")
+            image_grid(preview.detach(), 1).save(path)
+            print(f"wrote {path}", flush=True)
+
+    if args.start_from_truth:
+        report(0)
     for step in range(total):
         views = Trainer.sample_views(fake, 1)
         if step < args.stage1_steps:
@@ -415,22 +476,8 @@ def cmd_single(args) -> None:
         torch.nn.utils.clip_grad_norm_([p for g in groups for p in g["params"]], 1.0)
         optimizer.step()
         if step + 1 in checkpoints:
-            with torch.no_grad():
-                mesh = triplanes_to_meshes(generator, triplane.detach(), tetrahedral_grid(48))[0]
-            result = evaluate_meshes([args.prompt], [mesh], unseen=set(), n_points=4000, rank_points=1024)
-            row = result["per_prompt"][0]
-            shape = find_object(args.prompt).shape.name
-            azimuthal, ratio, genera = structure(mesh, shape)
-            rows.append([args.prompt, args.views, step + 1, row["f_score"], row["chamfer_l1"], azimuthal, ratio,
-                         genera, row["r1_shape"], f"{time.perf_counter() - started:.0f}"])
-            if args.image:
-                cams = turntable(8, elevation=15.0, distance=2.75, fov=42.5)
-                preview = render_stage2(generator, triplane.detach(), tetrahedral_grid(48), rasterizer,
-                                        fixed_views(cams), 64).images
-                path = Path(args.image).with_suffix(f".step{step + 1}.png")
-                image_grid(preview.detach(), 1).save(path)
-                print(f"wrote {path}")
-    print(table(["prompt", "views/step", "steps", "F@0.05", "Chamfer-L1", "azimuthal distance", "ratio to truth",
+            report(step + 1)
+    print(table(["prompt", "start", "views/step", "steps", "F@0.05", "Chamfer-L1", "azimuthal distance", "ratio",
                  "genus per component", "R@1 shape", "s"], rows))
 
 
@@ -439,7 +486,7 @@ def main() -> None:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("cameras")
     x0 = sub.add_parser("x0")
-    x0.add_argument("--seeds", type=int, default=4)
+    x0.add_argument("--seeds", type=int, default=8)
     x0.add_argument("--timesteps", type=int, nargs="+", default=[200, 400, 600, 800, 950])
     samples = sub.add_parser("samples")
     samples.add_argument("--count", type=int, default=32)
@@ -454,6 +501,8 @@ def main() -> None:
     single.add_argument("--triplane-lr", type=float, default=1e-2)
     single.add_argument("--seed", type=int, default=0)
     single.add_argument("--image", default=None)
+    single.add_argument("--start-from-truth", type=int, default=0,
+                        help="first regress the triplane and SDF head onto the true SDF for this many steps")
     args = parser.parse_args()
     torch.set_num_threads(1)
     {"cameras": cmd_cameras, "x0": cmd_x0, "samples": cmd_samples, "init": cmd_init, "single": cmd_single}[
