@@ -368,7 +368,19 @@ def fit_sdfs(predict, sdfs: list, params: list, lr: float, steps: int) -> float:
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-    return float(loss)
+    return float(loss.detach())
+
+
+def fit_color(generator, triplane: torch.Tensor, rgb, steps: int) -> None:
+    """Regress the colour head (only) onto one colour over ``[-1, 1]^3`` (MSE, Adam 1e-2)."""
+    optimizer = torch.optim.Adam(generator.color_head.parameters(), lr=1e-2)
+    rng = torch.Generator().manual_seed(1)
+    for _ in range(steps):
+        points = torch.rand(1, 4096, 3, generator=rng) * 2 - 1
+        loss = ((generator.color(triplane.detach(), points) - torch.tensor(rgb)) ** 2).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
 
 
 def cmd_init(args) -> None:
@@ -422,6 +434,7 @@ def cmd_single(args) -> None:
     if args.start_from_truth:  # the triplane and SDF head first regressed onto the true shape, colour kept
         fit_sdfs(lambda points: generator.sdf(triplane, points), [obj.sdf],
                  [triplane, *generator.sdf_head.parameters()], 1e-2, args.start_from_truth)
+        fit_color(generator, triplane, obj.colour.rgb, args.start_from_truth)
     neus = NeuSRenderer(num_samples=cfg.stage1.num_samples, num_importance=cfg.stage1.num_importance,
                         bound=cfg.model.bound, init_inv_std=cfg.stage1.init_inv_std)
     groups = [
