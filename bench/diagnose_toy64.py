@@ -37,7 +37,7 @@ from atom.render import Cameras, NeuSRenderer, look_at, make_rasterizer, render_
 from atom.render.images import image_grid
 from atom.text_to_mesh import triplanes_to_meshes
 from atom.toyworld import renders as prior_data
-from atom.toyworld.metrics import azimuthal_distances, component_genera, evaluate_meshes
+from atom.toyworld.metrics import azimuthal_distances, component_genera, evaluate_meshes, rotate_about_z
 from atom.toyworld.prior import load_prior, sample_prior
 from atom.toyworld.prior_check import FOREGROUND_THRESHOLD
 from atom.toyworld.renders import GeometryBuffers, render_geometry, shade_geometry
@@ -432,7 +432,10 @@ def cmd_single(args) -> None:
         triplane = torch.nn.Parameter(generator(text.tokens, text.mask).clone())
     obj = find_object(args.prompt)
     if args.start_from_truth:  # the triplane and SDF head first regressed onto the true shape, colour kept
-        fit_sdfs(lambda points: generator.sdf(triplane, points), [obj.sdf],
+        def truth(points: torch.Tensor) -> torch.Tensor:  # the true shape turned by truth_yaw about +Z
+            return obj.sdf(rotate_about_z(points.reshape(-1, 3), -args.truth_yaw).reshape(points.shape))
+
+        fit_sdfs(lambda points: generator.sdf(triplane, points), [truth],
                  [triplane, *generator.sdf_head.parameters()], 1e-2, args.start_from_truth)
         fit_color(generator, triplane, obj.colour.rgb, args.start_from_truth)
     neus = NeuSRenderer(num_samples=cfg.stage1.num_samples, num_importance=cfg.stage1.num_importance,
@@ -457,9 +460,12 @@ def cmd_single(args) -> None:
             mesh = triplanes_to_meshes(generator, triplane.detach(), tetrahedral_grid(48))[0]
         row = evaluate_meshes([args.prompt], [mesh], unseen=set(), n_points=4000, rank_points=1024)["per_prompt"][0]
         azimuthal, ratio, genera = structure(mesh, obj.shape.name)
-        start = "truth" if args.start_from_truth else "sphere"
-        rows.append([args.prompt, start, args.views, step, row["f_score"], row["chamfer_l1"], azimuthal, ratio,
-                     genera, row["r1_shape"], f"{time.perf_counter() - started:.0f}"])
+        start = f"truth turned {args.truth_yaw:g} deg" if args.start_from_truth else "sphere"
+        turned_back = Mesh(rotate_about_z(mesh.vertices, -args.truth_yaw), mesh.faces, mesh.vertex_colors)
+        f_turned = evaluate_meshes([args.prompt], [turned_back], unseen=set(), n_points=4000,
+                                   rank_points=256)["per_prompt"][0]["f_score"]
+        rows.append([args.prompt, start, args.views, step, row["f_score"], f_turned, row["chamfer_l1"], azimuthal,
+                     ratio, genera, row["r1_shape"], f"{time.perf_counter() - started:.0f}"])
         if args.image:
             cams = turntable(8, elevation=15.0, distance=2.75, fov=42.5)
             preview = render_stage2(generator, triplane.detach(), tetrahedral_grid(48), rasterizer,
@@ -490,7 +496,8 @@ def cmd_single(args) -> None:
         optimizer.step()
         if step + 1 in checkpoints:
             report(step + 1)
-    print(table(["prompt", "start", "views/step", "steps", "F@0.05", "Chamfer-L1", "azimuthal distance", "ratio",
+    print(table(["prompt", "start", "views/step", "steps", "F@0.05", "F@0.05 turned back", "Chamfer-L1",
+                 "azimuthal distance", "ratio",
                  "genus per component", "R@1 shape", "s"], rows))
 
 
@@ -516,6 +523,8 @@ def main() -> None:
     single.add_argument("--image", default=None)
     single.add_argument("--start-from-truth", type=int, default=0,
                         help="first regress the triplane and SDF head onto the true SDF for this many steps")
+    single.add_argument("--truth-yaw", type=float, default=0.0,
+                        help="with --start-from-truth: the true shape turned by this many degrees about +Z")
     args = parser.parse_args()
     torch.set_num_threads(1)
     {"cameras": cmd_cameras, "x0": cmd_x0, "samples": cmd_samples, "init": cmd_init, "single": cmd_single}[
