@@ -422,7 +422,10 @@ def cmd_init(args) -> None:
 def cmd_single(args) -> None:
     """SDS for one prompt on a free triplane (the initial network's triplane for that prompt, then optimised
     directly) with the toy64 heads, NeuS and DMTet stages, cameras, shading and guidance."""
-    cfg = toy64_config([f"render.views_per_prompt={args.views}"])
+    overrides = [f"render.views_per_prompt={args.views}"]
+    if args.guidance_scale is not None:
+        overrides.append(f"guidance.guidance_scale={args.guidance_scale}")
+    cfg = toy64_config(overrides)
     torch.manual_seed(args.seed)
     encoder, guidance = encoder_and_guidance(cfg)
     embeddings = ViewDependentEmbeddings.build(encoder, [args.prompt])
@@ -464,7 +467,7 @@ def cmd_single(args) -> None:
         turned_back = Mesh(rotate_about_z(mesh.vertices, -args.truth_yaw), mesh.faces, mesh.vertex_colors)
         f_turned = evaluate_meshes([args.prompt], [turned_back], unseen=set(), n_points=4000,
                                    rank_points=256)["per_prompt"][0]["f_score"]
-        rows.append([args.prompt, start, args.views, step, row["f_score"], f_turned, row["chamfer_l1"], azimuthal,
+        rows.append([args.prompt, start, cfg.guidance.guidance_scale, args.views, step, row["f_score"], f_turned, row["chamfer_l1"], azimuthal,
                      ratio, genera, row["r1_shape"], f"{time.perf_counter() - started:.0f}"])
         if args.image:
             cams = turntable(8, elevation=15.0, distance=2.75, fov=42.5)
@@ -496,7 +499,7 @@ def cmd_single(args) -> None:
         optimizer.step()
         if step + 1 in checkpoints:
             report(step + 1)
-    print(table(["prompt", "start", "views/step", "steps", "F@0.05", "F@0.05 turned back", "Chamfer-L1",
+    print(table(["prompt", "start", "CFG s", "views/step", "steps", "F@0.05", "F@0.05 turned back", "Chamfer-L1",
                  "azimuthal distance", "ratio",
                  "genus per component", "R@1 shape", "s"], rows))
 
@@ -520,6 +523,7 @@ def main() -> None:
     single.add_argument("--stage2-steps", type=int, default=150)
     single.add_argument("--triplane-lr", type=float, default=1e-2)
     single.add_argument("--seed", type=int, default=0)
+    single.add_argument("--guidance-scale", type=float, default=None, help="default: toy64's (3)")
     single.add_argument("--image", default=None)
     single.add_argument("--start-from-truth", type=int, default=0,
                         help="first regress the triplane and SDF head onto the true SDF for this many steps")
