@@ -467,8 +467,9 @@ def cmd_single(args) -> None:
         turned_back = Mesh(rotate_about_z(mesh.vertices, -args.truth_yaw), mesh.faces, mesh.vertex_colors)
         f_turned = evaluate_meshes([args.prompt], [turned_back], unseen=set(), n_points=4000,
                                    rank_points=256)["per_prompt"][0]["f_score"]
-        rows.append([args.prompt, start, cfg.guidance.guidance_scale, args.views, step, row["f_score"], f_turned, row["chamfer_l1"], azimuthal,
-                     ratio, genera, row["r1_shape"], f"{time.perf_counter() - started:.0f}"])
+        rows.append([args.prompt, start, cfg.guidance.guidance_scale, args.views, step, row["f_score"], f_turned,
+                     row["chamfer_l1"], azimuthal, ratio, genera, row["r1_shape"],
+                     f"{time.perf_counter() - started:.0f}"])
         if args.image:
             cams = turntable(8, elevation=15.0, distance=2.75, fov=42.5)
             preview = render_stage2(generator, triplane.detach(), tetrahedral_grid(48), rasterizer,
