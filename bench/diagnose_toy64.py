@@ -17,6 +17,7 @@ of one CPU core and prints Markdown tables (bench/RESULTS.md, "Why toy64 meshes 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import inspect
 import math
 import statistics
@@ -26,24 +27,34 @@ from types import SimpleNamespace
 
 import torch
 from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
 
-from atom.build import build_generator, build_guidance, build_text_encoder
+from atom.build import build_guidance, build_model, build_text_encoder
 from atom.config import CONF_DIR, register_configs
 from atom.geometry import Mesh, marching_tetrahedra, tetrahedral_grid
 from atom.guidance.pixel_sds import resize_images
 from atom.guidance.timestep_schedule import sds_weight
+from atom.model import triplanes_to_meshes
 from atom.prompts.views import ViewDependentEmbeddings, view_prompt
-from atom.render import Cameras, NeuSRenderer, look_at, make_rasterizer, render_mesh, sample_cameras, turntable
+from atom.render import (
+    Cameras,
+    NeuSRenderer,
+    ViewShading,
+    look_at,
+    make_rasterizer,
+    render_mesh,
+    sample_cameras,
+    turntable,
+)
 from atom.render.images import image_grid
-from atom.text_to_mesh import triplanes_to_meshes
 from atom.toyworld import renders as prior_data
 from atom.toyworld.metrics import azimuthal_distances, component_genera, evaluate_meshes, rotate_about_z
 from atom.toyworld.prior import load_prior, sample_prior
 from atom.toyworld.prior_check import FOREGROUND_THRESHOLD
 from atom.toyworld.renders import GeometryBuffers, render_geometry, shade_geometry
 from atom.toyworld.shapes import COLOURS, SHAPES, ToyObject, cylinder_sdf, find_object
+from atom.training.atom_system import AToMSystem
 from atom.training.stages import Views, render_stage1, render_stage2
-from atom.training.trainer import Trainer
 
 SHAPE_INDEX = {shape.name: index for index, shape in enumerate(SHAPES)}
 RED = COLOURS[0].rgb
@@ -53,10 +64,21 @@ CAMERA = {"elevation": 15.0, "distance": 2.75, "fov": 42.5}
 
 # ----------------------------------------------------------------------------------------------- helpers
 def toy64_config(overrides: tuple[str, ...] = ()):
-    """The resolved ``experiment=toy64`` training config (as `make train` gets it)."""
+    """The resolved, typed ``experiment=toy64`` training config (as `make train` gets it)."""
     register_configs()
     with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
-        return compose("train", overrides=["experiment=toy64", "run_dir=/tmp/diagnose_toy64", *overrides])
+        cfg = compose("train", overrides=["experiment=toy64", "run_dir=/tmp/diagnose_toy64", *overrides])
+    return OmegaConf.to_object(cfg)
+
+
+def sample_views(cfg, count: int, generator: torch.Generator) -> Views:
+    """``count`` views of one prompt drawn by the trainer's own `AToMSystem.sample_batch` (cameras, shading
+    modes, lights) under ``cfg.render``."""
+    trainer = dataclasses.replace(cfg.trainer, prompts_per_step=1)
+    render = dataclasses.replace(cfg.render, views_per_prompt=count)
+    system = SimpleNamespace(config=dataclasses.replace(cfg, trainer=trainer, render=render), train_indices=[0],
+                             device=torch.device("cpu"))
+    return AToMSystem.sample_batch(system, 0, generator).views
 
 
 class AnalyticField:
@@ -88,7 +110,7 @@ class AnalyticField:
 def fixed_views(cameras: Cameras, mode: str = "lambertian") -> Views:
     """Trainer `Views` with one shading mode and the light exactly at each camera (no jitter)."""
     lights = torch.nn.functional.normalize(cameras.position(), dim=-1)
-    return Views(cameras, [mode] * len(cameras), lights, torch.ones(3), 0.3)
+    return Views(cameras, ViewShading([mode] * len(cameras), lights, torch.ones(3), 0.3))
 
 
 def barrel_mesh(resolution: int = 48) -> Mesh:
@@ -151,8 +173,7 @@ def cmd_cameras(args) -> None:
 
     # Draw cameras through the trainer's own sample_views and through the prior data's sampler.
     n = 20000
-    fake = SimpleNamespace(cfg=cfg, rng=torch.Generator().manual_seed(0), device=torch.device("cpu"))
-    trainer_cams = Trainer.sample_views(fake, n).cameras
+    trainer_cams = sample_views(cfg, n, torch.Generator().manual_seed(0)).cameras
     prior_cams = sample_cameras(n, defaults["elevation_range"], defaults["azimuth_range"],
                                 defaults["distance_range"], defaults["fov_range"],
                                 generator=torch.Generator().manual_seed(1))
@@ -186,7 +207,8 @@ def cmd_cameras(args) -> None:
     for azimuth in (0.0, 30.0, 45.0):
         cams = look_at(CAMERA["elevation"], azimuth, CAMERA["distance"], CAMERA["fov"])
         views = fixed_views(cams)
-        prior = shade_geometry(render_geometry(cube, cams, 64, 48), RED, views.light_directions, ["lambertian"], 32)
+        prior = shade_geometry(render_geometry(cube, cams, 64, 48), RED, views.shading.light_directions, ["lambertian"],
+                               32)
         paths = {}
         grid = tetrahedral_grid(cfg2.grid_resolution)
         paths["stage 2 (DMTet grid 32, 64 px)"] = render_stage2(field, dummy, grid, make_rasterizer("torch"), views,
@@ -394,7 +416,7 @@ def cmd_init(args) -> None:
     rows.append(["ground-truth sphere (noise floor)", "-", azimuthal_distances(sphere)[0], "-", "-"])
     for seed in range(3):
         torch.manual_seed(seed)
-        generator = build_generator(cfg.model).eval()
+        generator = build_model(cfg.model).eval()
         with torch.no_grad():
             meshes = triplanes_to_meshes(generator, generator(text.tokens, text.mask), grid)
         for prompt, mesh in zip(prompts, meshes):
@@ -404,7 +426,7 @@ def cmd_init(args) -> None:
 
     # Capacity: fit the whole network (front end + triplane + heads) to the two SDFs by regression.
     torch.manual_seed(0)
-    generator = build_generator(cfg.model)
+    generator = build_model(cfg.model)
     started = time.perf_counter()
     loss = fit_sdfs(lambda points: generator.sdf(generator(text.tokens, text.mask), points),
                     [find_object(p).sdf for p in prompts], list(generator.parameters()), 1e-3, args.fit_steps)
@@ -430,7 +452,7 @@ def cmd_single(args) -> None:
     encoder, guidance = encoder_and_guidance(cfg)
     embeddings = ViewDependentEmbeddings.build(encoder, [args.prompt])
     text = encoder.encode([args.prompt])
-    generator = build_generator(cfg.model)
+    generator = build_model(cfg.model)
     with torch.no_grad():
         triplane = torch.nn.Parameter(generator(text.tokens, text.mask).clone())
     obj = find_object(args.prompt)
@@ -450,7 +472,7 @@ def cmd_single(args) -> None:
         {"params": list(neus.parameters()), "lr": 1e-3},
     ]
     optimizer = torch.optim.Adam(groups, betas=(0.9, 0.99))
-    fake = SimpleNamespace(cfg=cfg, rng=torch.Generator().manual_seed(args.seed), device=torch.device("cpu"))
+    rng = torch.Generator().manual_seed(args.seed)
     grid32 = tetrahedral_grid(cfg.stage2.grid_resolution)
     rasterizer = make_rasterizer("torch")
     total = args.stage1_steps + args.stage2_steps
@@ -481,7 +503,7 @@ def cmd_single(args) -> None:
     if args.start_from_truth:
         report(0)
     for step in range(total):
-        views = Trainer.sample_views(fake, 1)
+        views = sample_views(cfg, args.views, rng)
         if step < args.stage1_steps:
             out = render_stage1(generator, triplane, neus, views, cfg.stage1.resolution)
             regular = cfg.stage1.eikonal_weight * out.losses["eikonal"]
