@@ -20,6 +20,19 @@ the same numbers.
   Toy64 ground truths, by shape distance (Chamfer-L1 of surface samples; the 8 objects of the right shape
   tie), colour error (the 8 of the right colour tie), or "both": the sum of the two after dividing each by
   its median over the 64 ground truths for that prediction, so that neither unit dominates.
+- Azimuthal structure (what a solid of revolution about +Z lacks): the azimuthal distance of a mesh is
+  ``Chamfer-L1(P, R_z(45 deg) Q)`` with ``P``, ``Q`` two independent surface samplings of it; its noise floor,
+  the resampling distance, is ``Chamfer-L1(P, Q)``. The azimuthal ratio of a prediction is its azimuthal
+  distance over its ground truth's (1.0 = as asymmetric as the truth; a solid of revolution scores about
+  its own noise floor over the truth's distance: 0.1-0.25 for Toy64 at 10k points). It is reported only
+  where the ground truth is itself not a solid of revolution, decided from the ground truth's own values:
+  azimuthal distance >= `REVOLUTION_THRESHOLD` x resampling distance. Measured at 10k points (grid 96):
+  sphere, cylinder, cone, capsule 1.00; pyramid 4.7, octahedron 5.6, cube 5.5, torus 13.7.
+- Genus, per connected component, from its Euler characteristic ``chi = V - E + F`` and its number of
+  boundary loops ``b``: ``g = (2 - chi - b) / 2`` (exact for manifold surfaces; a sphere 0, a torus 1).
+  Reported per mesh for the largest component, with the number of components; "genus match" is the share
+  of meshes whose largest component has the genus of the ground truth, over shapes whose ground truth has
+  genus > 0 (the torus).
 
 An empty predicted mesh scores the worst case and is counted (``empty`` in the results): F-score 0,
 IoU 0, Chamfer-L1 `EMPTY_CHAMFER` (the diagonal of ``[-1, 1]^3``, the largest distance possible between
@@ -37,12 +50,15 @@ from pathlib import Path
 from typing import Literal
 
 import torch
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 from torch import Tensor
 
 from atom.geometry import Mesh
+from atom.geometry.postprocess import component_labels
 from atom.tables import markdown_table
-from atom.toyworld.shapes import ToyObject, ToyShape, find_object, toy64, toy64_split
+from atom.toyworld.shapes import COLOURS, ToyObject, ToyShape, find_object, toy64, toy64_split
 
 EMPTY_CHAMFER = 2.0 * math.sqrt(3.0)
 EMPTY_COLOUR_ERROR = 1.0
@@ -56,6 +72,10 @@ _RAY_OFFSET = (math.sqrt(2.0) * 1e-3, math.sqrt(3.0) * 1e-3)
 # Ray-triangle candidate pairs handled at once: bounds memory for meshes with huge triangles.
 _PAIR_BUDGET = 1 << 21
 _SDF_CHUNK = 1 << 16
+AZIMUTH_DEGREES = 45.0
+# A ground truth is a solid of revolution about +Z when its azimuthal distance is below this multiple of its
+# resampling distance (Toy64: 1.00 for the four solids of revolution, >= 4.7 for the others at 10k points).
+REVOLUTION_THRESHOLD = 2.0
 
 
 def _check_point_cloud(points: Tensor, name: str) -> None:
@@ -299,6 +319,94 @@ def shape_distance(mesh_a: Mesh, mesh_b: Mesh, n_points: int = 4096, seed: int =
     return chamfer_l1(points_a, points_b)
 
 
+def rotate_about_z(points: Tensor, degrees: float) -> Tensor:
+    """``points [N, 3]`` rotated by ``degrees`` about +Z (counter-clockwise seen from above)."""
+    _check_point_cloud(points, "points")
+    angle = math.radians(degrees)
+    cos, sin = math.cos(angle), math.sin(angle)
+    rotation = torch.tensor([[cos, -sin, 0.0], [sin, cos, 0.0], [0.0, 0.0, 1.0]], dtype=points.dtype)
+    return points @ rotation.to(points.device).T
+
+
+def azimuthal_distances(
+    mesh: Mesh, degrees: float = AZIMUTH_DEGREES, n_points: int = 10_000, seed: int = 0
+) -> tuple[float, float]:
+    """``(azimuthal, resampling)`` distances of a non-empty mesh (world units; see the module docstring).
+
+    azimuthal: Chamfer-L1 between ``n_points`` surface samples (``seed``) and an independent sampling
+    (``seed + 1``) rotated by ``degrees`` about +Z; resampling: the same without the rotation, the
+    sampling noise floor (the azimuthal distance of a solid of revolution).
+    """
+    if mesh.is_empty:
+        raise ValueError("the azimuthal distance of an empty mesh is undefined")
+    points, _ = sample_surface(mesh, n_points, _generator(seed, mesh.device))
+    others, _ = sample_surface(mesh, n_points, _generator(seed + 1, mesh.device))
+    points, others = points.cpu().float(), others.cpu().float()
+    return chamfer_l1(points, rotate_about_z(others, degrees)), chamfer_l1(points, others)
+
+
+@functools.lru_cache(maxsize=32)
+def _ground_truth_azimuthal(shape: ToyShape, n_points: int, resolution: int, seed: int) -> tuple[float, float]:
+    mesh = ToyObject(shape, COLOURS[0]).ground_truth_mesh(resolution)
+    return azimuthal_distances(mesh, n_points=n_points, seed=seed)
+
+
+def is_solid_of_revolution(shape: ToyShape, n_points: int = 10_000, resolution: int = 96, seed: int = 0) -> bool:
+    """Whether the ground truth of ``shape`` looks the same after 45 degrees about +Z, by its own values:
+    azimuthal distance < `REVOLUTION_THRESHOLD` x resampling distance."""
+    azimuthal, resampling = _ground_truth_azimuthal(shape, n_points, resolution, seed)
+    return azimuthal < REVOLUTION_THRESHOLD * resampling
+
+
+def azimuthal_ratio(
+    mesh: Mesh, shape: ToyShape, n_points: int = 10_000, gt_resolution: int = 96, seed: int = 0
+) -> float | None:
+    """Azimuthal distance of ``mesh`` over that of ``shape``'s ground truth; None when the ground truth is
+    a solid of revolution (`is_solid_of_revolution`); 0 for an empty mesh (no structure)."""
+    if is_solid_of_revolution(shape, n_points, gt_resolution, seed):
+        return None
+    if mesh.is_empty:
+        return 0.0
+    truth, _ = _ground_truth_azimuthal(shape, n_points, gt_resolution, seed)
+    return azimuthal_distances(mesh, n_points=n_points, seed=seed)[0] / truth
+
+
+def component_genera(mesh: Mesh) -> list[float]:
+    """Genus ``(2 - chi - b) / 2`` of each connected component (largest first, as `component_labels`).
+
+    ``chi = V - E + F`` over the component's used vertices, its distinct undirected edges and its faces;
+    ``b`` is the number of its boundary loops (connected groups of edges with one face). Whole numbers for
+    manifold surfaces: a sphere 0, a torus 1, a disc 0. An empty mesh has no components.
+    """
+    labels, sizes = component_labels(mesh)
+    faces = mesh.faces.detach().cpu()
+    labels = labels.cpu()
+    genera = []
+    for component in range(sizes.shape[0]):
+        part = faces[labels == component]
+        half = torch.stack([part, part.roll(-1, dims=1)], dim=-1).reshape(-1, 2)
+        edges, uses = torch.unique(torch.sort(half, dim=1).values, dim=0, return_counts=True)
+        vertices = torch.unique(part)
+        chi = vertices.shape[0] - edges.shape[0] + part.shape[0]
+        genera.append((2 - chi - _boundary_loops(edges[uses == 1])) / 2)
+    return genera
+
+
+def _boundary_loops(edges: Tensor) -> int:
+    """Connected components of the graph of boundary ``edges [E, 2]``."""
+    if edges.shape[0] == 0:
+        return 0
+    nodes, inverse = torch.unique(edges, return_inverse=True)
+    rows, cols = inverse[:, 0].numpy(), inverse[:, 1].numpy()
+    graph = coo_matrix((torch.ones(rows.shape[0]).numpy(), (rows, cols)), shape=(nodes.shape[0],) * 2)
+    return int(connected_components(graph, directed=False)[0])
+
+
+@functools.lru_cache(maxsize=32)
+def _ground_truth_genus(shape: ToyShape, resolution: int) -> float:
+    return component_genera(ToyObject(shape, COLOURS[0]).ground_truth_mesh(resolution))[0]
+
+
 def _check_mode(mode: str) -> None:
     if mode not in RANK_MODES:
         raise ValueError(f"mode must be one of {RANK_MODES}, got {mode!r}")
@@ -405,6 +513,7 @@ def r_precision(
 
 
 _METRICS = ("chamfer_l1", "f_score", "volume_iou", "colour_error")
+_STRUCTURE = ("azimuthal_ratio", "genus", "components", "genus_match")
 _SPLITS = ("seen", "unseen")
 NO_GROUND_TRUTH = "no ground truth"
 
@@ -427,7 +536,8 @@ def evaluate_meshes(
     ``"no ground truth"`` and None metrics. Returns a JSON-ready dict::
 
         {"per_prompt": [{"prompt", "split", "empty", "chamfer_l1", "f_score", "volume_iou",
-                         "colour_error", "r1_shape", "r1_colour", "r1_both"}, ...],
+                         "colour_error", "r1_shape", "r1_colour", "r1_both",
+                         "azimuthal_ratio", "genus", "components", "genus_match"}, ...],
          "summary": {"seen": {...}, "unseen": {...}},   # count, empty, means of metrics and R@1
          "settings": {...}}
     """
@@ -447,11 +557,12 @@ def evaluate_meshes(
     for index, (prompt, mesh, obj) in enumerate(zip(prompts, meshes, found)):
         row: dict = {"prompt": prompt, "empty": mesh.is_empty}
         if obj is None:
-            row.update({"split": NO_GROUND_TRUTH, **dict.fromkeys(_METRICS)})
+            row.update({"split": NO_GROUND_TRUTH, **dict.fromkeys(_METRICS), **dict.fromkeys(_STRUCTURE)})
             row.update({f"r1_{mode}": None for mode in RANK_MODES})
         else:
             row["split"] = "unseen" if obj in unseen_objects else "seen"
             row.update(_mesh_metrics(mesh, obj, n_points, threshold, iou_resolution, gt_resolution, seed))
+            row.update(_structure_metrics(mesh, obj, n_points, gt_resolution, seed))
             row.update({f"r1_{mode}": hits[mode][index] for mode in RANK_MODES})
         per_prompt.append(row)
 
@@ -499,10 +610,28 @@ def _mesh_metrics(
     }
 
 
+def _structure_metrics(mesh: Mesh, obj: ToyObject, n_points: int, gt_resolution: int, seed: int) -> dict:
+    """Azimuthal ratio (None for solids of revolution), genus of the largest component (None if empty),
+    number of components, and whether that genus is the ground truth's (None where the truth has genus 0)."""
+    genera = component_genera(mesh)
+    genus = genera[0] if genera else None
+    truth = _ground_truth_genus(obj.shape, gt_resolution)
+    return {
+        "azimuthal_ratio": azimuthal_ratio(mesh, obj.shape, n_points, gt_resolution, seed),
+        "genus": genus,
+        "components": len(genera),
+        "genus_match": None if truth == 0 else genus == truth,
+    }
+
+
 def _summarise(rows: list[dict]) -> dict:
     summary: dict = {"count": len(rows), "empty": sum(row["empty"] for row in rows)}
     for key in (*_METRICS, *(f"r1_{mode}" for mode in RANK_MODES)):
         summary[key] = statistics.fmean(float(row[key]) for row in rows) if rows else None
+    # Means over the rows where the metric applies (structured shapes; shapes of genus > 0).
+    for key in ("azimuthal_ratio", "genus_match"):
+        values = [float(row[key]) for row in rows if row.get(key) is not None]
+        summary[key] = statistics.fmean(values) if values else None
     return summary
 
 
@@ -516,6 +645,8 @@ _COLUMNS = (
     ("r1_shape", "R@1 shape ↑", "{:.3f}"),
     ("r1_colour", "R@1 colour ↑", "{:.3f}"),
     ("r1_both", "R@1 both ↑", "{:.3f}"),
+    ("azimuthal_ratio", "azimuthal ratio ↑", "{:.3f}"),
+    ("genus_match", "genus match ↑", "{:.3f}"),
 )
 
 

@@ -5,24 +5,31 @@ from __future__ import annotations
 
 import json
 import math
+import statistics
 
 import numpy as np
 import pytest
 import torch
+import trimesh
 
-from atom.geometry import Mesh
+from atom.geometry import Mesh, marching_tetrahedra, tetrahedral_grid
 from atom.toyworld.metrics import (
     EMPTY_CHAMFER,
     EMPTY_COLOUR_ERROR,
+    azimuthal_distances,
+    azimuthal_ratio,
     chamfer_l1,
     colour_error,
+    component_genera,
     evaluate_meshes,
     f_score,
     format_table,
+    is_solid_of_revolution,
     mesh_occupancy,
     nearest_distances,
     r_precision,
     rank1_hits,
+    rotate_about_z,
     sample_surface,
     sdf_occupancy,
     shape_distance,
@@ -30,7 +37,7 @@ from atom.toyworld.metrics import (
     toy64_distances,
     volume_iou,
 )
-from atom.toyworld.shapes import COLOURS, SHAPES, ToyObject, toy64
+from atom.toyworld.shapes import COLOURS, SHAPES, ToyObject, cylinder_sdf, toy64
 
 GT_RESOLUTION = 48
 RADIUS = 0.55  # the sphere's
@@ -357,3 +364,92 @@ def test_evaluate_meshes_takes_an_explicit_unseen_set(ground_truth) -> None:
     assert results["summary"]["seen"]["count"] == 0 and results["summary"]["seen"]["f_score"] is None
     with pytest.raises(ValueError, match="1 prompts but 2 meshes"):
         evaluate_meshes([obj.prompt], [mesh, mesh])
+
+
+def _barrel(radius: float, half_height: float, resolution: int = GT_RESOLUTION) -> Mesh:
+    """A capped cylinder about +Z (a solid of revolution) as a coloured mesh, by marching tetrahedra."""
+    grid = tetrahedral_grid(resolution)
+    surface = marching_tetrahedra(grid.vertices, grid.tets, cylinder_sdf(grid.vertices, radius, half_height))
+    return Mesh(surface.vertices, surface.faces, torch.full((surface.num_vertices, 3), 0.5))
+
+
+def _rotated(mesh: Mesh, degrees: float) -> Mesh:
+    return Mesh(rotate_about_z(mesh.vertices, degrees), mesh.faces, mesh.vertex_colors)
+
+
+def test_rotate_about_z_against_the_camera_convention() -> None:
+    # +X rotated by 90 degrees counter-clockwise seen from +Z is +Y; z is untouched.
+    rotated = rotate_about_z(torch.tensor([[1.0, 0.0, 0.3], [0.0, 1.0, -0.2]]), 90.0)
+    assert torch.allclose(rotated, torch.tensor([[0.0, 1.0, 0.3], [-1.0, 0.0, -0.2]]), atol=1e-6)
+
+
+def test_solids_of_revolution_are_found_from_the_ground_truth_itself() -> None:
+    # The shapes whose SDF depends on (x, y) only through x^2 + y^2 (shapes.py) and no others.
+    found = {shape.name for shape in SHAPES if is_solid_of_revolution(shape, 4000, GT_RESOLUTION)}
+    assert found == {"sphere", "cylinder", "cone", "capsule"}
+
+
+@pytest.mark.parametrize("name", ["cube", "pyramid", "octahedron", "torus"])
+def test_azimuthal_ratio_is_one_for_the_truth_and_low_for_a_solid_of_revolution(name: str) -> None:
+    shape = SHAPES[[s.name for s in SHAPES].index(name)]
+    # The ground truth extracted on another grid, and turned by a symmetry of the shape (90 degrees; the
+    # torus, whose axis lies at azimuth 45, by 180), scores 1 within sampling noise.
+    truth = ToyObject(shape, COLOURS[0]).ground_truth_mesh(64)
+    turn = 180.0 if name == "torus" else 90.0
+    for mesh in (truth, _rotated(truth, turn)):
+        assert azimuthal_ratio(mesh, shape, 4000, GT_RESOLUTION) == pytest.approx(1.0, abs=0.1)
+    # A barrel of the shape's size has the structure of a sphere: its ratio is its noise floor.
+    barrel = _barrel(radius=0.55, half_height=0.5)
+    assert azimuthal_ratio(barrel, shape, 4000, GT_RESOLUTION) < 0.5
+    assert azimuthal_ratio(Mesh.empty(), shape, 4000, GT_RESOLUTION) == 0.0
+    # Solids of revolution get no ratio at all.
+    assert azimuthal_ratio(truth, SHAPES[0], 4000, GT_RESOLUTION) is None
+
+
+def test_azimuthal_distances_of_a_barrel_are_its_resampling_noise() -> None:
+    azimuthal, resampling = azimuthal_distances(_barrel(0.55, 0.5), n_points=4000)
+    assert azimuthal == pytest.approx(resampling, rel=0.1)
+    with pytest.raises(ValueError, match="empty mesh"):
+        azimuthal_distances(Mesh.empty())
+
+
+def test_component_genera_against_trimesh_euler_number() -> None:
+    sphere = trimesh.creation.icosphere(subdivisions=3)
+    torus = trimesh.creation.torus(major_radius=0.5, minor_radius=0.2)
+    two = trimesh.util.concatenate([torus, sphere.apply_scale(0.2)])  # torus has more faces: listed first
+    for tm, expected in ((sphere, [0.0]), (torus, [1.0]), (two, [1.0, 0.0])):
+        genera = component_genera(Mesh.from_trimesh(tm))
+        assert genera == expected
+        # closed surfaces: chi = 2 - 2 g, summed over components
+        assert sum(2 - 2 * g for g in genera) == tm.euler_number
+    # An open box (one side removed, one boundary loop) is still genus 0, a disc with a hole punched out
+    # of nothing: chi = 1 = 2 - 2 g - b.
+    box = trimesh.creation.box()
+    open_box = Mesh.from_trimesh(trimesh.Trimesh(box.vertices, box.faces[2:], process=False))
+    assert open_box.to_trimesh().euler_number == 1 and component_genera(open_box) == [0.0]
+    assert component_genera(Mesh.empty()) == []
+
+
+def test_ground_truth_torus_has_genus_one_and_evaluate_reports_it(ground_truth) -> None:
+    objects = [obj for obj, _ in ground_truth]
+    torus = next(i for i, obj in enumerate(objects) if obj.shape.name == "torus")
+    cube = next(i for i, obj in enumerate(objects) if obj.shape.name == "cube")
+    sphere = next(i for i, obj in enumerate(objects) if obj.shape.name == "sphere")
+    barrel = _barrel(0.55, 0.5)
+    prompts = [objects[i].prompt for i in (torus, cube, sphere, cube, torus)]
+    meshes = [ground_truth[torus][1], ground_truth[cube][1], ground_truth[sphere][1], barrel, barrel]
+    results = evaluate_meshes(prompts, meshes, unseen=set(), n_points=4000, rank_points=256,
+                              gt_resolution=GT_RESOLUTION)
+    rows = results["per_prompt"]
+    assert [row["genus"] for row in rows] == [1.0, 0.0, 0.0, 0.0, 0.0]
+    assert [row["components"] for row in rows] == [1, 1, 1, 1, 1]
+    assert [row["genus_match"] for row in rows] == [True, None, None, None, False]
+    assert rows[0]["azimuthal_ratio"] == pytest.approx(1.0) and rows[1]["azimuthal_ratio"] == pytest.approx(1.0)
+    assert rows[2]["azimuthal_ratio"] is None
+    assert rows[3]["azimuthal_ratio"] < 0.5 and rows[4]["azimuthal_ratio"] < 0.5
+    seen = results["summary"]["seen"]
+    assert seen["genus_match"] == 0.5
+    assert seen["azimuthal_ratio"] == pytest.approx(statistics.fmean(rows[i]["azimuthal_ratio"] for i in (0, 1, 3, 4)))
+    assert json.loads(json.dumps(results)) == results
+    table = format_table(results)
+    assert "azimuthal ratio" in table.splitlines()[0] and "genus match" in table.splitlines()[0]

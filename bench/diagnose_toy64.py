@@ -1,0 +1,562 @@
+"""Why are toy64's meshes solids of revolution? Direct measurements (issue 13 item 1), each a subcommand.
+
+    python bench/diagnose_toy64.py cameras   # trainer cameras/labels vs the prior's data; a cube through each path
+    python bench/diagnose_toy64.py x0        # where the guided x0 (the SDS target) moves a cube / a barrel render
+    python bench/diagnose_toy64.py samples   # the prior's own cube samples: cube or barrel silhouettes, which yaw
+    python bench/diagnose_toy64.py init      # symmetry at initialisation; can the network represent a cube/torus
+    python bench/diagnose_toy64.py single --prompt "a red cube"   # single-prompt SDS, free triplane, no amortization
+
+Every part reuses the project's code paths: the trainer's ``sample_views`` and stage renderers (fed an analytic
+field through a small stand-in for the generator), the prior-data renderer (`atom.toyworld.renders`), `PixelSDS`
+as configured by ``experiment=toy64``, and the toy metrics (azimuthal ratio, genus). Images are compared at the
+prior's 32 px after `resize_images`, as SDS sees them. Silhouettes: a pixel is foreground when
+``1 - min(r, g, b) > 0.2`` (`atom.toyworld.prior_check.FOREGROUND_THRESHOLD`). Each subcommand takes 1-5 minutes
+of one CPU core and prints Markdown tables (bench/RESULTS.md, "Why toy64 meshes are solids of revolution").
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import inspect
+import math
+import statistics
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import torch
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+from atom.build import build_guidance, build_model, build_text_encoder
+from atom.config import CONF_DIR, register_configs
+from atom.geometry import Mesh, marching_tetrahedra, tetrahedral_grid
+from atom.guidance.pixel_sds import resize_images
+from atom.guidance.timestep_schedule import sds_weight
+from atom.model import triplanes_to_meshes
+from atom.prompts.views import ViewDependentEmbeddings, view_prompt
+from atom.render import (
+    Cameras,
+    NeuSRenderer,
+    ViewShading,
+    look_at,
+    make_rasterizer,
+    render_mesh,
+    sample_cameras,
+    turntable,
+)
+from atom.render.images import image_grid
+from atom.toyworld import renders as prior_data
+from atom.toyworld.metrics import azimuthal_distances, component_genera, evaluate_meshes, rotate_about_z
+from atom.toyworld.prior import load_prior, sample_prior
+from atom.toyworld.prior_check import FOREGROUND_THRESHOLD
+from atom.toyworld.renders import GeometryBuffers, render_geometry, shade_geometry
+from atom.toyworld.shapes import COLOURS, SHAPES, ToyObject, cylinder_sdf, find_object
+from atom.training.atom_system import AToMSystem
+from atom.training.stages import Views, render_stage1, render_stage2
+
+SHAPE_INDEX = {shape.name: index for index, shape in enumerate(SHAPES)}
+RED = COLOURS[0].rgb
+BARREL = {"radius": 0.56, "half_height": 0.5}  # the cube's height; radius between its half-side and half-diagonal
+CAMERA = {"elevation": 15.0, "distance": 2.75, "fov": 42.5}
+
+
+# ----------------------------------------------------------------------------------------------- helpers
+def toy64_config(overrides: tuple[str, ...] = ()):
+    """The resolved, typed ``experiment=toy64`` training config (as `make train` gets it)."""
+    register_configs()
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        cfg = compose("train", overrides=["experiment=toy64", "run_dir=/tmp/diagnose_toy64", *overrides])
+    return OmegaConf.to_object(cfg)
+
+
+def sample_views(cfg, count: int, generator: torch.Generator) -> Views:
+    """``count`` views of one prompt drawn by the trainer's own `AToMSystem.sample_batch` (cameras, shading
+    modes, lights) under ``cfg.render``."""
+    trainer = dataclasses.replace(cfg.trainer, prompts_per_step=1)
+    render = dataclasses.replace(cfg.render, views_per_prompt=count)
+    system = SimpleNamespace(config=dataclasses.replace(cfg, trainer=trainer, render=render), train_indices=[0],
+                             device=torch.device("cpu"))
+    return AToMSystem.sample_batch(system, 0, generator).views
+
+
+class AnalyticField:
+    """Stands in for `TriplaneGenerator` in the trainer's stage renderers: an analytic SDF of one colour.
+
+    ``sdf_and_gradient`` uses the generator's central-difference stencil step (``normal_eps`` 0.01), the
+    deformation is zero, so stage 2 extracts the SDF on the trainer's tet grid exactly as it would a network's.
+    """
+
+    def __init__(self, sdf, rgb, eps: float = 0.01) -> None:
+        self._sdf, self.rgb, self.eps = sdf, torch.tensor(rgb), eps
+        self.config = SimpleNamespace(sphere_radius=0.5)
+
+    def sdf(self, triplanes, points):  # [B, M, 3] -> [B, M]
+        return self._sdf(points)
+
+    def sdf_and_gradient(self, triplanes, points):
+        steps = self.eps * torch.eye(3)
+        gradient = torch.stack([(self._sdf(points + s) - self._sdf(points - s)) / (2 * self.eps) for s in steps], -1)
+        return self._sdf(points), gradient
+
+    def color(self, triplanes, points):
+        return self.rgb.expand(*points.shape[:-1], 3)
+
+    def deformation(self, triplane, points, cell_size):
+        return torch.zeros_like(points)
+
+
+def fixed_views(cameras: Cameras, mode: str = "lambertian") -> Views:
+    """Trainer `Views` with one shading mode and the light exactly at each camera (no jitter)."""
+    lights = torch.nn.functional.normalize(cameras.position(), dim=-1)
+    return Views(cameras, ViewShading([mode] * len(cameras), lights, torch.ones(3), 0.3))
+
+
+def barrel_mesh(resolution: int = 48) -> Mesh:
+    grid = tetrahedral_grid(resolution)
+    sdf = cylinder_sdf(grid.vertices, BARREL["radius"], BARREL["half_height"])
+    return marching_tetrahedra(grid.vertices, grid.tets, sdf)
+
+
+def render_mesh_images(mesh: Mesh, cameras: Cameras, rgb=RED, size: int = 32) -> torch.Tensor:
+    """The prior-data path (`shade_geometry`) for any mesh: rasterize at 2 x size, shade lambertian with the
+    light at the camera, composite on white, resize to ``size``. [B, 3, size, size]."""
+    out = render_mesh(mesh.vertices, mesh.faces, cameras, 2 * size, make_rasterizer("torch"))
+    lights = torch.nn.functional.normalize(cameras.position(), dim=-1)
+    return shade_geometry(GeometryBuffers(out.mask, out.normal), rgb, lights, ["lambertian"] * len(cameras), size)
+
+
+def silhouette(images: torch.Tensor) -> torch.Tensor:
+    """[B, 3, H, W] in [0, 1] -> [B, H, W] bool foreground."""
+    return (1.0 - images.amin(dim=1)) > FOREGROUND_THRESHOLD
+
+
+def iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Per-image IoU of bool masks [B, H, W] (broadcasting)."""
+    union = (a | b).flatten(-2).sum(-1).clamp_min(1)
+    return (a & b).flatten(-2).sum(-1) / union
+
+
+def table(header: list[str], rows: list[list]) -> str:
+    def fmt(value) -> str:
+        return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(fmt(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def encoder_and_guidance(cfg):
+    encoder = build_text_encoder(cfg.text, torch.device("cpu"))
+    guidance = build_guidance(cfg.guidance, torch.device("cpu"))
+    return encoder, guidance
+
+
+# ----------------------------------------------------------------------------------------------- cameras
+def cmd_cameras(args) -> None:
+    cfg = toy64_config()
+    r = cfg.render
+
+    defaults = {k: v.default for k, v in inspect.signature(prior_data.render_dataset).parameters.items()}
+    print("### Camera and shading settings\n")
+    rows = [
+        ["elevation range (deg)", list(r.elevation_range), list(defaults["elevation_range"])],
+        ["azimuth range (deg)", list(r.azimuth_range), list(defaults["azimuth_range"])],
+        ["distance range", list(r.distance_range), list(defaults["distance_range"])],
+        ["fov range (deg)", list(r.fov_range), list(defaults["fov_range"])],
+        ["shading albedo/lambertian/textureless", list(r.shading_probs), "[0.3, 0.7, 0.0] (conf/prior)"],
+        ["ambient", r.ambient, defaults["ambient"]],
+        ["background", list(r.background), "white"],
+    ]
+    print(table(["setting", "trainer (toy64)", "prior data"], rows))
+
+    # Draw cameras through the trainer's own sample_views and through the prior data's sampler.
+    n = 20000
+    trainer_cams = sample_views(cfg, n, torch.Generator().manual_seed(0)).cameras
+    prior_cams = sample_cameras(n, defaults["elevation_range"], defaults["azimuth_range"],
+                                defaults["distance_range"], defaults["fov_range"],
+                                generator=torch.Generator().manual_seed(1))
+    print("\n### Sampled cameras (20000 each): label shares and the cube's yaw relative to the camera\n")
+    print("yaw: the camera azimuth folded into the cube's symmetry period, 0 = face-on, 45 = corner-on.\n")
+    rows = []
+    for name, cams in (("trainer", trainer_cams), ("prior data", prior_cams)):
+        labels = cams.view_labels()
+        folded = torch.remainder(cams.azimuth, 90.0)
+        yaw = torch.minimum(folded, 90.0 - folded)
+        for view in ("front", "side", "back", "overhead"):
+            pick = torch.tensor([label == view for label in labels])
+            share = float(pick.float().mean())
+            if share == 0:
+                rows.append([name, view, 0.0, "-", "-", "-"])
+                continue
+            y = yaw[pick]
+            rows.append([name, view, share, float((y < 15).float().mean()),
+                         float(((y >= 15) & (y < 30)).float().mean()), float((y >= 30).float().mean())])
+    print(table(["cameras", "label", "share", "yaw 0-15", "yaw 15-30", "yaw 30-45"], rows))
+    # Labels agree with the prior's function for the same cameras (same thresholds, same wrap).
+    same = trainer_cams.view_labels() == Cameras.view_labels(trainer_cams, 45.0, 45.0, 60.0)
+    print(f"\ntrainer labels == view_labels(front 45, back 45, overhead 60) on the same cameras: {same}")
+
+    # One ground-truth red cube through every path at the same camera, light and shading.
+    cube = SHAPE_INDEX["cube"]
+    field = AnalyticField(SHAPES[cube].sdf, RED)
+    cfg1, cfg2 = cfg.stage1, cfg.stage2
+    dummy = torch.zeros(1, 3, 1, 2, 2)
+    rows = []
+    for azimuth in (0.0, 30.0, 45.0):
+        cams = look_at(CAMERA["elevation"], azimuth, CAMERA["distance"], CAMERA["fov"])
+        views = fixed_views(cams)
+        prior = shade_geometry(render_geometry(cube, cams, 64, 48), RED, views.shading.light_directions, ["lambertian"],
+                               32)
+        paths = {}
+        grid = tetrahedral_grid(cfg2.grid_resolution)
+        paths["stage 2 (DMTet grid 32, 64 px)"] = render_stage2(field, dummy, grid, make_rasterizer("torch"), views,
+                                                              cfg2.resolution).images
+        for inv_std in (cfg1.init_inv_std, 0.6, 0.8):
+            neus = NeuSRenderer(num_samples=cfg1.num_samples, num_importance=cfg1.num_importance,
+                                bound=cfg.model.bound, init_inv_std=inv_std)
+            with torch.no_grad():
+                image = render_stage1(field, dummy, neus, views, cfg1.resolution).images
+            paths[f"stage 1 (NeuS 24 px, s = {math.exp(10 * inv_std):.0f})"] = image
+        for name, image in paths.items():
+            image = resize_images(image, 32)
+            diff = (image - prior).abs()
+            rows.append([azimuth, name, float(diff.mean()), float(diff.max()),
+                         float(iou(silhouette(image), silhouette(prior))[0])])
+    print("\n### A ground-truth red cube through the training renderers vs the prior-data renderer "
+          "(32 px, lambertian, light at the camera)\n")
+    print(table(["azimuth", "training path", "mean abs diff", "max abs diff", "silhouette IoU"], rows))
+
+
+# ----------------------------------------------------------------------------------------------- x0
+def guided_x0(guidance, images, cond, uncond, timestep: int, noise: torch.Tensor) -> torch.Tensor:
+    """The CFG-guided clean-image estimate that SDS pulls towards: grad = w(t) (eps_hat - noise) =
+    w(t) sqrt(a / (1 - a)) (x - x0_hat). Recovered from `PixelSDS.forward` itself. Returns [B, 3, 32, 32] in [-1, 1]."""
+    batch = images.shape[0]
+    t = torch.full((batch,), timestep, dtype=torch.long)
+    out = guidance(images, cond, uncond, progress=0.0, timesteps=t, noise=noise)
+    alpha = guidance.alphas_cumprod[t].view(-1, 1, 1, 1)
+    eps_hat = noise + out.grad / sds_weight(guidance.alphas_cumprod, t, guidance.weighting).view(-1, 1, 1, 1)
+    x = guidance.encode(images)
+    x_t = alpha.sqrt() * x + (1 - alpha).sqrt() * noise
+    return (x_t - (1 - alpha).sqrt() * eps_hat) / alpha.sqrt()
+
+
+def cmd_x0(args) -> None:
+    cfg = toy64_config()
+    encoder, guidance = encoder_and_guidance(cfg)
+    print(f"guidance scale {guidance.guidance_scale}, weighting {guidance.weighting}, t in "
+          f"[{cfg.guidance.t_min}, {cfg.guidance.t_max}] annealed to {cfg.guidance.final_t_max}\n")
+    cube_mesh = ToyObject(SHAPES[SHAPE_INDEX["cube"]], COLOURS[0]).ground_truth_mesh(48)
+    barrel = barrel_mesh()
+    seeds = range(args.seeds)
+    rows = []
+    for azimuth in (0.0, 45.0):
+        cams = look_at(CAMERA["elevation"], azimuth, CAMERA["distance"], CAMERA["fov"])
+        label = cams.view_labels()[0]
+        prompt = view_prompt("a red cube", label)
+        cond = encoder.encode([prompt])
+        uncond = encoder.encode([""], allow_empty=True)
+        renders = {"cube": render_mesh_images(cube_mesh, cams), "barrel": render_mesh_images(barrel, cams)}
+        masks = {name: silhouette(image) for name, image in renders.items()}
+        base_iou = float(iou(masks["cube"], masks["barrel"])[0])
+        for source, other in (("cube", "barrel"), ("barrel", "cube")):
+            x = renders[source] * 2 - 1
+            towards = (renders[other] * 2 - 1) - x  # the direction from this render to the other
+            own = [float(iou(masks[source], masks[name])[0]) for name in ("cube", "barrel")]
+            rows.append([azimuth, prompt, source, "input", own[0], own[1], own[0] - own[1], "-"])
+            for timestep in args.timesteps:
+                cube_ious, barrel_ious, cosines = [], [], []
+                for seed in seeds:
+                    noise = torch.randn(1, 3, 32, 32, generator=torch.Generator().manual_seed(seed))
+                    with torch.no_grad():
+                        x0 = guided_x0(guidance, renders[source], cond, uncond, timestep, noise)
+                    mask = silhouette(((x0 + 1) / 2).clamp(0, 1))
+                    cube_ious.append(float(iou(mask, masks["cube"])[0]))
+                    barrel_ious.append(float(iou(mask, masks["barrel"])[0]))
+                    step = (x0 - x).flatten()
+                    cosines.append(float(torch.nn.functional.cosine_similarity(step, towards.flatten(), dim=0)))
+                cube_iou, barrel_iou = statistics.fmean(cube_ious), statistics.fmean(barrel_ious)
+                rows.append([azimuth, prompt, source, timestep, cube_iou, barrel_iou, cube_iou - barrel_iou,
+                             statistics.fmean(cosines)])
+        print(f"azimuth {azimuth:.0f}: silhouette IoU of the cube and barrel renders themselves {base_iou:.3f}")
+    print()
+    print(table(["azimuth", "prompt", "render", "t", "IoU(x0, cube)", "IoU(x0, barrel)", "cube margin",
+                 "cos(x0 - x, other - x)"], rows))
+    print(f"\n(mean over {args.seeds} noise seeds; cube margin = IoU with the cube's silhouette minus IoU with the "
+          "barrel's: > 0 more cube-like; cos > 0: the SDS step moves the render towards the other shape)")
+    yaw_preference(guidance, encoder, cube_mesh, barrel, args)
+
+
+def yaw_preference(guidance, encoder, cube_mesh: Mesh, barrel: Mesh, args) -> None:
+    """For a barrel render, which cube does x0 lean to: face-on (yaw 0) or corner-on (yaw 45)? Both cube
+    silhouettes are seen from the same camera (the cube rotated by 45 degrees = the camera moved by 45)."""
+    rows = []
+    uncond = encoder.encode([""], allow_empty=True)
+    for azimuth in (0.0, 45.0, 90.0):
+        cams = look_at(CAMERA["elevation"], azimuth, CAMERA["distance"], CAMERA["fov"])
+        prompt = view_prompt("a red cube", cams.view_labels()[0])
+        cond = encoder.encode([prompt])
+        x = render_mesh_images(barrel, cams)
+        face = silhouette(render_mesh_images(cube_mesh, look_at(CAMERA["elevation"], 0.0, CAMERA["distance"],
+                                                                 CAMERA["fov"])))
+        corner = silhouette(render_mesh_images(cube_mesh, look_at(CAMERA["elevation"], 45.0, CAMERA["distance"],
+                                                                   CAMERA["fov"])))
+        for timestep in args.timesteps:
+            margins = []
+            for seed in range(args.seeds):
+                noise = torch.randn(1, 3, 32, 32, generator=torch.Generator().manual_seed(seed))
+                with torch.no_grad():
+                    mask = silhouette(((guided_x0(guidance, x, cond, uncond, timestep, noise) + 1) / 2).clamp(0, 1))
+                margins.append(float(iou(mask, face)[0] - iou(mask, corner)[0]))
+            rows.append([azimuth, prompt, timestep, statistics.fmean(margins), statistics.pstdev(margins),
+                         sum(m > 0 for m in margins) / len(margins)])
+    print("\n### x0 of a barrel render: face-on or corner-on cube?\n")
+    print(table(["camera azimuth", "prompt", "t", "IoU(x0, face-on) - IoU(x0, corner-on)", "std over seeds",
+                 "share of seeds preferring face-on"], rows))
+
+
+# ----------------------------------------------------------------------------------------------- samples
+def cmd_samples(args) -> None:
+    cfg = toy64_config()
+    encoder = build_text_encoder(cfg.text, torch.device("cpu"))
+    unet, scheduler = load_prior(cfg.guidance.path)
+    cube_mesh = ToyObject(SHAPES[SHAPE_INDEX["cube"]], COLOURS[0]).ground_truth_mesh(48)
+    barrel = barrel_mesh()
+    elevations, distances = (0.0, 15.0, 30.0, 45.0), (2.5, 2.75, 3.0)
+    yaws = tuple(7.5 * i for i in range(7))  # 0 (face-on) .. 45 (corner-on); the cube repeats every 90
+    grid = [(e, y, d) for e in elevations for y in yaws for d in distances]
+    cams = look_at(torch.tensor([g[0] for g in grid]), torch.tensor([g[1] for g in grid]),
+                   torch.tensor([g[2] for g in grid]), 42.5)
+    cube_refs = silhouette(render_mesh_images(cube_mesh, cams))  # [G, 32, 32]
+    barrel_refs = silhouette(render_mesh_images(barrel, cams))
+    uncond = encoder.encode([""], allow_empty=True).tokens
+    rows = []
+    images = []
+    for view in ("front", "side"):
+        cond = encoder.encode([view_prompt("a red cube", view)]).tokens.expand(args.count, -1, -1)
+        for scale in (1.1, 3.0):
+            samples = sample_prior(unet, scheduler, cond, uncond, guidance_scale=scale, num_inference_steps=50,
+                                   eta=0.0, generator=torch.Generator().manual_seed(0))
+            images.append(samples[:8])
+            rows.append([f"a red cube, {view} view", scale, *_classify(silhouette(samples), cube_refs, barrel_refs,
+                                                                         grid)])
+    # The classifier on ground truth: cube renders at random cameras of the prior's distribution.
+    truth_cams = sample_cameras(args.count, generator=torch.Generator().manual_seed(2))
+    truth = silhouette(render_mesh_images(cube_mesh, truth_cams))
+    rows.append(["ground-truth cube renders (random cameras)", "-", *_classify(truth, cube_refs, barrel_refs, grid)])
+    print(table(["prompt", "CFG s", "best IoU cube ref", "best IoU barrel ref", "cube beats barrel",
+                 "best yaw 0-15", "yaw 15-30", "yaw 30-45"], rows))
+    print(f"\n({args.count} DDIM samples, 50 steps, eta 0, seed 0; references: the cube at yaw 0..45 every 7.5 deg and "
+          f"the barrel, elevations {elevations}, distances {distances}, fov 42.5)")
+    if args.image:
+        image_grid(torch.cat(images), len(images)).save(args.image)
+        print(f"wrote {args.image} (rows: front s=1.1, front s=3, side s=1.1, side s=3)")
+
+
+def _classify(masks: torch.Tensor, cube_refs: torch.Tensor, barrel_refs: torch.Tensor, grid: list) -> list[float]:
+    """masks [N, H, W] against reference silhouettes [G, H, W]: mean best IoU with a cube and with the barrel,
+    share where the cube wins, and shares of the best cube reference's yaw in 0-15, 15-30, 30-45 degrees."""
+    best_cube, where = iou(masks[:, None], cube_refs[None]).max(dim=1)
+    best_barrel = iou(masks[:, None], barrel_refs[None]).max(dim=1).values
+    yaw = torch.tensor([grid[i][1] for i in where.tolist()])
+    return [float(best_cube.mean()), float(best_barrel.mean()), float((best_cube > best_barrel).float().mean()),
+            float((yaw <= 15).float().mean()), float(((yaw > 15) & (yaw < 30)).float().mean()),
+            float((yaw >= 30).float().mean())]
+
+
+# ----------------------------------------------------------------------------------------------- init / capacity
+def structure(mesh: Mesh, shape_name: str) -> tuple[float, float, list[float]]:
+    """(azimuthal distance, ratio to the truth's, genera of the components)."""
+    if mesh.is_empty:
+        return float("nan"), float("nan"), []
+    truth = ToyObject(SHAPES[SHAPE_INDEX[shape_name]], COLOURS[0]).ground_truth_mesh(96)
+    azimuthal, _ = azimuthal_distances(mesh)
+    return azimuthal, azimuthal / azimuthal_distances(truth)[0], component_genera(mesh)
+
+
+def fit_sdfs(predict, sdfs: list, params: list, lr: float, steps: int) -> float:
+    """Regress ``predict(points [B, M, 3]) -> [B, M]`` onto the analytic ``sdfs`` (one per batch row) by a
+    truncated L1 (|sdf| clamped at 0.3) with Adam; returns the last loss."""
+    optimizer = torch.optim.Adam(params, lr=lr)
+    rng = torch.Generator().manual_seed(0)
+    loss = torch.tensor(float("nan"))
+    for _ in range(steps):
+        points = torch.rand(len(sdfs), 4096, 3, generator=rng) * 2 - 1
+        points[:, 2048:] *= 0.8  # denser near the shapes
+        target = torch.stack([sdf(p) for sdf, p in zip(sdfs, points)]).clamp(-0.3, 0.3)
+        loss = (predict(points).clamp(-0.3, 0.3) - target).abs().mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return float(loss.detach())
+
+
+def fit_color(generator, triplane: torch.Tensor, rgb, steps: int) -> None:
+    """Regress the colour head (only) onto one colour over ``[-1, 1]^3`` (MSE, Adam 1e-2)."""
+    optimizer = torch.optim.Adam(generator.color_head.parameters(), lr=1e-2)
+    rng = torch.Generator().manual_seed(1)
+    for _ in range(steps):
+        points = torch.rand(1, 4096, 3, generator=rng) * 2 - 1
+        loss = ((generator.color(triplane.detach(), points) - torch.tensor(rgb)) ** 2).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+
+def cmd_init(args) -> None:
+    cfg = toy64_config()
+    encoder = build_text_encoder(cfg.text, torch.device("cpu"))
+    prompts = ["a red cube", "a blue torus"]
+    text = encoder.encode(prompts)
+    grid = tetrahedral_grid(48)
+    rows = []
+    sphere = ToyObject(SHAPES[0], COLOURS[0]).ground_truth_mesh(96)
+    rows.append(["ground-truth sphere (noise floor)", "-", azimuthal_distances(sphere)[0], "-", "-"])
+    for seed in range(3):
+        torch.manual_seed(seed)
+        generator = build_model(cfg.model).eval()
+        with torch.no_grad():
+            meshes = triplanes_to_meshes(generator, generator(text.tokens, text.mask), grid)
+        for prompt, mesh in zip(prompts, meshes):
+            shape = find_object(prompt).shape.name
+            azimuthal, ratio, genera = structure(mesh, shape)
+            rows.append([f"initial network, seed {seed}", prompt, azimuthal, ratio, genera])
+
+    # Capacity: fit the whole network (front end + triplane + heads) to the two SDFs by regression.
+    torch.manual_seed(0)
+    generator = build_model(cfg.model)
+    started = time.perf_counter()
+    loss = fit_sdfs(lambda points: generator.sdf(generator(text.tokens, text.mask), points),
+                    [find_object(p).sdf for p in prompts], list(generator.parameters()), 1e-3, args.fit_steps)
+    with torch.no_grad():
+        meshes = triplanes_to_meshes(generator, generator(text.tokens, text.mask), grid)
+    for prompt, mesh in zip(prompts, meshes):
+        azimuthal, ratio, genera = structure(mesh, find_object(prompt).shape.name)
+        rows.append([f"network fitted to the SDFs ({args.fit_steps} steps, L1 {loss:.4f})", prompt, azimuthal,
+                     ratio, genera])
+    print(table(["mesh (grid 48)", "prompt", "azimuthal distance", "ratio to truth", "genus per component"], rows))
+    print(f"\n(fit: {time.perf_counter() - started:.0f} s)")
+
+
+# ----------------------------------------------------------------------------------------------- single prompt
+def cmd_single(args) -> None:
+    """SDS for one prompt on a free triplane (the initial network's triplane for that prompt, then optimised
+    directly) with the toy64 heads, NeuS and DMTet stages, cameras, shading and guidance."""
+    overrides = [f"render.views_per_prompt={args.views}"]
+    if args.guidance_scale is not None:
+        overrides.append(f"guidance.guidance_scale={args.guidance_scale}")
+    cfg = toy64_config(overrides)
+    torch.manual_seed(args.seed)
+    encoder, guidance = encoder_and_guidance(cfg)
+    embeddings = ViewDependentEmbeddings.build(encoder, [args.prompt])
+    text = encoder.encode([args.prompt])
+    generator = build_model(cfg.model)
+    with torch.no_grad():
+        triplane = torch.nn.Parameter(generator(text.tokens, text.mask).clone())
+    obj = find_object(args.prompt)
+    if args.start_from_truth:  # the triplane and SDF head first regressed onto the true shape, colour kept
+        def truth(points: torch.Tensor) -> torch.Tensor:  # the true shape turned by truth_yaw about +Z
+            return obj.sdf(rotate_about_z(points.reshape(-1, 3), -args.truth_yaw).reshape(points.shape))
+
+        fit_sdfs(lambda points: generator.sdf(triplane, points), [truth],
+                 [triplane, *generator.sdf_head.parameters()], 1e-2, args.start_from_truth)
+        fit_color(generator, triplane, obj.colour.rgb, args.start_from_truth)
+    neus = NeuSRenderer(num_samples=cfg.stage1.num_samples, num_importance=cfg.stage1.num_importance,
+                        bound=cfg.model.bound, init_inv_std=cfg.stage1.init_inv_std)
+    groups = [
+        {"params": [triplane], "lr": args.triplane_lr},
+        {"params": list(generator.sdf_head.parameters()) + list(generator.color_head.parameters()), "lr": 1e-3},
+        {"params": list(generator.deformation_head.parameters()), "lr": 1e-4},
+        {"params": list(neus.parameters()), "lr": 1e-3},
+    ]
+    optimizer = torch.optim.Adam(groups, betas=(0.9, 0.99))
+    rng = torch.Generator().manual_seed(args.seed)
+    grid32 = tetrahedral_grid(cfg.stage2.grid_resolution)
+    rasterizer = make_rasterizer("torch")
+    total = args.stage1_steps + args.stage2_steps
+    checkpoints = {args.stage1_steps, total}
+    rows = []
+    started = time.perf_counter()
+
+    def report(step: int) -> None:
+        with torch.no_grad():
+            mesh = triplanes_to_meshes(generator, triplane.detach(), tetrahedral_grid(48))[0]
+        row = evaluate_meshes([args.prompt], [mesh], unseen=set(), n_points=4000, rank_points=1024)["per_prompt"][0]
+        azimuthal, ratio, genera = structure(mesh, obj.shape.name)
+        start = f"truth turned {args.truth_yaw:g} deg" if args.start_from_truth else "sphere"
+        turned_back = Mesh(rotate_about_z(mesh.vertices, -args.truth_yaw), mesh.faces, mesh.vertex_colors)
+        f_turned = evaluate_meshes([args.prompt], [turned_back], unseen=set(), n_points=4000,
+                                   rank_points=256)["per_prompt"][0]["f_score"]
+        rows.append([args.prompt, start, cfg.guidance.guidance_scale, args.views, step, row["f_score"], f_turned,
+                     row["chamfer_l1"], azimuthal, ratio, genera, row["r1_shape"],
+                     f"{time.perf_counter() - started:.0f}"])
+        if args.image:
+            cams = turntable(8, elevation=15.0, distance=2.75, fov=42.5)
+            preview = render_stage2(generator, triplane.detach(), tetrahedral_grid(48), rasterizer,
+                                    fixed_views(cams), 64).images
+            path = Path(args.image).with_suffix(f".step{step}.png")
+            image_grid(preview.detach(), 1).save(path)
+            print(f"wrote {path}", flush=True)
+
+    if args.start_from_truth:
+        report(0)
+    for step in range(total):
+        views = sample_views(cfg, args.views, rng)
+        if step < args.stage1_steps:
+            out = render_stage1(generator, triplane, neus, views, cfg.stage1.resolution)
+            regular = cfg.stage1.eikonal_weight * out.losses["eikonal"]
+        else:
+            out = render_stage2(generator, triplane, grid32, rasterizer, views, cfg.stage2.resolution)
+            regular = (cfg.stage2.normal_consistency_weight * out.losses["normal_consistency"]
+                       + cfg.stage2.laplacian_weight * out.losses["laplacian"]
+                       + cfg.stage2.empty_recovery_weight * out.losses["empty_recovery"])
+        cond, uncond = embeddings.lookup(torch.zeros(len(views.cameras), dtype=torch.long),
+                                         views.cameras.view_labels())
+        sds = guidance(out.images, cond, uncond, progress=step / total)
+        loss = sds.loss + regular
+        optimizer.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_([p for g in groups for p in g["params"]], 1.0)
+        optimizer.step()
+        if step + 1 in checkpoints:
+            report(step + 1)
+    print(table(["prompt", "start", "CFG s", "views/step", "steps", "F@0.05", "F@0.05 turned back", "Chamfer-L1",
+                 "azimuthal distance", "ratio",
+                 "genus per component", "R@1 shape", "s"], rows))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("cameras")
+    x0 = sub.add_parser("x0")
+    x0.add_argument("--seeds", type=int, default=8)
+    x0.add_argument("--timesteps", type=int, nargs="+", default=[200, 400, 600, 800, 950])
+    samples = sub.add_parser("samples")
+    samples.add_argument("--count", type=int, default=32)
+    samples.add_argument("--image", default=None)
+    init = sub.add_parser("init")
+    init.add_argument("--fit-steps", type=int, default=300)
+    single = sub.add_parser("single")
+    single.add_argument("--prompt", default="a red cube")
+    single.add_argument("--views", type=int, default=4)
+    single.add_argument("--stage1-steps", type=int, default=200)
+    single.add_argument("--stage2-steps", type=int, default=150)
+    single.add_argument("--triplane-lr", type=float, default=1e-2)
+    single.add_argument("--seed", type=int, default=0)
+    single.add_argument("--guidance-scale", type=float, default=None, help="default: toy64's (3)")
+    single.add_argument("--image", default=None)
+    single.add_argument("--start-from-truth", type=int, default=0,
+                        help="first regress the triplane and SDF head onto the true SDF for this many steps")
+    single.add_argument("--truth-yaw", type=float, default=0.0,
+                        help="with --start-from-truth: the true shape turned by this many degrees about +Z")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    {"cameras": cmd_cameras, "x0": cmd_x0, "samples": cmd_samples, "init": cmd_init, "single": cmd_single}[
+        args.command](args)
+
+
+if __name__ == "__main__":
+    main()
