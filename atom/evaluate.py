@@ -2,8 +2,8 @@
 
 ``metric=toy`` (default): generates a mesh for each prompt (all 64 Toy64 prompts by default), compares it with
 the analytic ground truth (Chamfer-L1, F-score@0.05, volume IoU, colour error, 3D R-precision, azimuthal
-structure ratio, genus), prints a table and writes a JSON file. Prompts outside the toy vocabulary are generated and reported as having no
-ground truth.
+structure ratio, genus), prints a table and writes a JSON file. Prompts outside the toy vocabulary are
+generated and reported as having no ground truth.
 
 ``metric=clip clip.path=<CLIP folder or hub id>``: CLIP R@1, R@5 and mean CLIP similarity of 8-view turntable
 renders (``atom.evaluation.clip_r_precision``). Prompts: ``prompts=[...]`` and/or ``prompts_file=``, else the

@@ -29,7 +29,7 @@ def test_a_corrupt_checkpoint_is_reported_in_the_page(app_checkpoint, free_port,
         with pytest.raises(AppError) as caught:
             client.predict("a red cube", 16, False, 0.01, 0, False, False, api_name="/generate")
         message = str(caught.value)
-        assert message.startswith("no model is loaded: CheckpointError: cannot load the generator")
+        assert message.startswith("no model is loaded: CheckpointError: cannot load the model")
         assert "Traceback" not in message
     finally:
         demo.close()
