@@ -411,8 +411,8 @@ class ReconstructionModel(nn.Module):
             ValueError: the config is invalid, the weights file corrupt, or the weights do not match the config.
             CorruptCheckpointError: a file differs from the directory's manifest (when it has one).
         """
-        verify_checkpoint(directory)
         values = read_pretrained_config(directory, cls.__name__, "reconstruction model")
+        verify_checkpoint(directory)
         with torch.device("meta"):  # every tensor comes from the file: skip the random initialisation
             model = cls(ReconstructionConfig.from_dict(values))
         load_pretrained_weights(model, directory, device, assign=True)

@@ -78,7 +78,7 @@ def newest_valid_checkpoint(run_dir: Path) -> Path | None:
     if rejected:
         reasons = "\n".join(f"  {err}" for err in rejected)
         raise CheckpointError(
-            f"trainer.resume=auto: every checkpoint in {run_dir / 'checkpoints'} is corrupt or incomplete, so "
+            f"trainer.resume=auto: every checkpoint in {found[-1].parent} is corrupt or incomplete, so "
             f"none can be resumed and nothing was deleted:\n{reasons}\nResume one explicitly with "
             "trainer.resume=<checkpoint dir> (one without a manifest, written by an older atom, is accepted "
             "there) or start a new run in another run_dir.")
