@@ -19,19 +19,18 @@ def test_a_corrupt_checkpoint_is_reported_in_the_page(app_checkpoint, free_port,
     broken = tmp_path / "broken"
     shutil.copytree(app_checkpoint, broken)
     (broken / "model.safetensors").write_bytes(b"not a safetensors file")
+    (broken / "manifest.json").unlink()  # unverified: the loader's own error
     demo, url = serve(AppConfig(ckpt=str(broken), port=free_port, out_dir=str(tmp_path / "out"), device="cpu"),
                       block=False)
     try:
         components = httpx.get(url + "config", timeout=10).json()["components"]
         (status,) = [c["props"]["value"] for c in components if c["props"].get("elem_id") == "status"]
-        assert "could not be loaded" in status and "model.safetensors: size check failed" in status  # the manifest
-        assert str(broken) in status
+        assert "could not be loaded" in status and "cannot load the generator" in status and str(broken) in status
         client = Client(url, download_files=str(tmp_path / "downloads"), verbose=False)
         with pytest.raises(AppError) as caught:
             client.predict("a red cube", 16, False, 0.01, 0, False, False, api_name="/generate")
         message = str(caught.value)
-        assert message.startswith("no model is loaded: CorruptCheckpointError: checkpoint")
-        assert "size check failed" in message
+        assert message.startswith("no model is loaded: CheckpointError: cannot load the generator")
         assert "Traceback" not in message
     finally:
         demo.close()
