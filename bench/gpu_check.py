@@ -15,7 +15,8 @@ What is built (no weights are downloaded: everything is randomly initialised):
   encoded prompts. Training encodes every prompt once before the loop and inference reads the embedding cache,
   so the encoder never runs inside what is timed here.
 
-What is measured: median seconds per training step of each stage (``Trainer.train_step``: generator, render,
+What is measured: median seconds per training step of each stage (``Trainer.train_step`` of the generic
+trainer running ``AToMSystem``, as ``atom.training.atom_system.build_trainer`` builds it: generator, render,
 SDS, backward, optimizer; one warm-up step first), peak GPU memory per stage (``max_memory_allocated``,
 reset before each stage), inference latency per prompt at grid 128 with cached text over 20 prompts (text
 embeddings already on the GPU -> triplane -> DMTet mesh with vertex colours, batch 1, synchronised), and
@@ -150,15 +151,17 @@ def compose_config(run_dir: Path, tiny_if: Path, smoke: bool, extra: list[str]):
 
 
 def build_trainer(run_dir: Path, tiny_if: Path, smoke: bool, extra: list[str]):
-    """A ``Trainer`` for DF415 (or the smoke sizes) whose text encoder and guidance UNet are the stand-ins.
+    """The generic ``Trainer`` running an ``AToMSystem`` for DF415 (or the smoke sizes), built by
+    ``atom.training.atom_system.build_trainer``, whose text encoder and guidance UNet are the stand-ins.
 
-    The two builders the trainer calls are replaced while it is constructed: text -> ``random_text_encoder``,
+    The two builders the system calls are replaced while it is constructed: text -> ``random_text_encoder``,
     guidance -> the real builder on the tiny IF folder, then its UNet swapped for the configured full-size one.
     """
     from diffusers import UNet2DConditionModel
+    from omegaconf import OmegaConf
 
     from atom.build import build_guidance
-    from atom.training import trainer as trainer_module
+    from atom.training import atom_system
 
     width = SMOKE_WIDTH if smoke else T5_XXL_WIDTH
 
@@ -170,10 +173,10 @@ def build_trainer(run_dir: Path, tiny_if: Path, smoke: bool, extra: list[str]):
         sds.embedding_dim = width
         return sds
 
-    cfg = compose_config(run_dir, tiny_if, smoke, extra)
-    with mock.patch.object(trainer_module, "build_text_encoder", lambda *_: random_text_encoder(width)), \
-            mock.patch.object(trainer_module, "build_guidance", guidance):
-        return trainer_module.Trainer(cfg, run_dir)
+    cfg = OmegaConf.to_object(compose_config(run_dir, tiny_if, smoke, extra))
+    with mock.patch.object(atom_system, "build_text_encoder", lambda *_: random_text_encoder(width)), \
+            mock.patch.object(atom_system, "build_guidance", guidance):
+        return atom_system.build_trainer(cfg, run_dir)
 
 
 def peak_memory(device: torch.device) -> float | None:
@@ -187,26 +190,27 @@ def time_stage(trainer, stage: int, steps: int) -> dict:
     if trainer.device.type == "cuda":
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats(trainer.device)
-    trainer.step = 0 if stage == 1 else trainer.cfg.stage1.steps
+    cfg = trainer.system.config
+    trainer.step = 0 if stage == 1 else cfg.stage1.steps
     median, _ = median_times(trainer.train_step, steps, trainer.device, warmup=1)
-    resolution = trainer.cfg.stage1.resolution if stage == 1 else trainer.cfg.stage2.resolution
+    resolution = cfg.stage1.resolution if stage == 1 else cfg.stage2.resolution
     return {"stage": stage, "resolution": resolution, "median_s": median, "peak_gib": peak_memory(trainer.device)}
 
 
 def time_inference(trainer, grid_resolution: int) -> dict:
     """Latency per prompt (batch 1) from cached embeddings on the device to a coloured mesh, over all prompts."""
-    from atom.text_to_mesh import Generator
+    from atom.pipelines import TextToMeshPipeline
 
-    generator = Generator(trainer.generator, text_encoder=None, device=trainer.device)
+    pipeline = TextToMeshPipeline(trainer.system.model, text_encoder=None, device=trainer.device)
+    cached = trainer.system.text  # every prompt's embeddings, already on the device
     cuda = trainer.device.type == "cuda"
 
     def one(index: int):
-        text = trainer.text[index]
-        return generator.meshes(generator.triplanes(text), grid_resolution=grid_resolution)[0]
+        return pipeline.meshes(pipeline.triplanes(cached[index]), grid_resolution=grid_resolution)[0]
 
     one(0)  # warm-up: kernels, the tet grid of this resolution
     times, faces = [], []
-    for index in range(len(trainer.text)):
+    for index in range(len(cached)):
         if cuda:
             torch.cuda.synchronize(trainer.device)
         start = time.perf_counter()
@@ -221,17 +225,18 @@ def time_inference(trainer, grid_resolution: int) -> dict:
 
 def describe(trainer, smoke: bool, unet_params: int, steps: int) -> list[str]:
     """The paragraph saying what was built and how it is timed."""
-    cfg = trainer.cfg
+    system = trainer.system
+    cfg = system.config
     views = cfg.trainer.prompts_per_step * cfg.render.views_per_prompt
     what = "SMOKE (CPU, tiny sizes: code paths only, not figures)" if smoke else "full-size DF415, random weights"
-    generator_params = sum(p.numel() for p in trainer.generator.parameters())
+    generator_params = sum(p.numel() for p in system.model.parameters())
     return [f"gpu_check: {what}. Generator {generator_params / 1e6:.3g}M parameters (triplane "
             f"R={cfg.model.triplane_resolution} C={cfg.model.triplane_channels}); guidance UNet "
-            f"{unet_params / 1e6:.4g}M parameters ({cfg.guidance.dtype}, {cfg.guidance.resolution} px); "
-            f"text: random embeddings [{T5_XXL_TOKENS}, {trainer.text.dim}] in place of T5-XXL (cached, not "
+            f"{unet_params / 1e6:.4g}M parameters ({cfg.guidance.dtype.name}, {cfg.guidance.resolution} px); "
+            f"text: random embeddings [{T5_XXL_TOKENS}, {system.text.dim}] in place of T5-XXL (cached, not "
             f"encoded); {cfg.trainer.prompts_per_step} prompts x {cfg.render.views_per_prompt} views = {views} "
-            f"renders/step, precision {cfg.trainer.precision}, rasterizer {type(trainer.rasterizer).__name__}; median "
-            f"of {steps} steps after one warm-up.", ""]
+            f"renders/step, precision {cfg.trainer.precision.name}, rasterizer {type(system.rasterizer).__name__}; "
+            f"median of {steps} steps after one warm-up.", ""]
 
 
 def stage_table(rows: list[dict]) -> list[str]:
@@ -293,7 +298,7 @@ def main() -> None:
             print(f"stage {stage}: {stages[-1]}", flush=True)
         report(stage_table(stages))
         with torch.no_grad():
-            report(inference_table(time_inference(trainer, trainer.cfg.trainer.export_grid_resolution)))
+            report(inference_table(time_inference(trainer, trainer.system.config.trainer.export_grid_resolution)))
     report([f"Total wall time of the check: {time.perf_counter() - started:.0f} s."])
     print("\n".join(lines))
     print(f"wrote {args.output}")

@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from atom.config import Precision
+
 SCRIPT = Path(__file__).resolve().parent.parent / "bench" / "gpu_check.py"
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
 
@@ -50,7 +52,7 @@ def test_full_configuration_is_df415_sized(tmp_path, monkeypatch) -> None:
     cfg = gpu_check.compose_config(tmp_path / "run", tmp_path / "tiny_if", smoke=False, extra=[])
     assert (cfg.trainer.prompts_per_step, cfg.render.views_per_prompt) == (8, 4)
     assert (cfg.stage1.resolution, cfg.stage2.resolution, cfg.stage2.grid_resolution) == (64, 256, 128)
-    assert cfg.trainer.export_grid_resolution == 128 and cfg.trainer.precision == "bf16"
+    assert cfg.trainer.export_grid_resolution == 128 and cfg.trainer.precision is Precision.bf16
     assert cfg.model.text_dim == gpu_check.T5_XXL_WIDTH and cfg.text.max_length == gpu_check.T5_XXL_TOKENS
     assert list(cfg.prompts.prompts) == gpu_check.PROMPTS and len(set(gpu_check.PROMPTS)) == 20
     assert gpu_check.unet_config(smoke=False) == IF_I_XL_UNET

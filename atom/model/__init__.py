@@ -1,7 +1,13 @@
 """Text-to-triplane network, triplane sampling, SDF/deformation/colour heads, the model, mesh extraction from
 triplanes, and reading checkpoints."""
 
-from atom.model.checkpoints import CheckpointError, list_checkpoints, resolve_checkpoint
+from atom.model.checkpoints import (
+    CheckpointError,
+    CorruptCheckpointError,
+    list_checkpoints,
+    resolve_checkpoint,
+    verify_checkpoint,
+)
 from atom.model.generator import GeneratorConfig, TriplaneGenerator
 from atom.model.heads import ColorHead, DeformationHead, FlexiCubesWeightHead, SDFDeformationHead, SDFHead
 from atom.model.mesh_extraction import surface_deformation, triplanes_to_meshes
@@ -21,6 +27,7 @@ __all__ = [
     "PLANE_AXES",
     "RECONSTRUCTION_PRESETS",
     "CheckpointError",
+    "CorruptCheckpointError",
     "ColorHead",
     "DeformationHead",
     "FlexiCubesWeightHead",
@@ -40,4 +47,5 @@ __all__ = [
     "sample_triplane",
     "surface_deformation",
     "triplanes_to_meshes",
+    "verify_checkpoint",
 ]

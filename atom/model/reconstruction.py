@@ -40,6 +40,7 @@ from diffusers import DDIMScheduler, UNet2DModel
 from torch import Tensor, nn
 
 from atom.geometry.mesh import Mesh
+from atom.model.checkpoints import verify_checkpoint
 from atom.model.heads import ColorHead, FlexiCubesWeightHead, SDFDeformationHead
 from atom.model.pretrained import load_pretrained_weights, read_pretrained_config, save_pretrained
 from atom.model.triplane import CRM_PLANE_AXES, check_triplane, sample_triplane
@@ -408,8 +409,10 @@ class ReconstructionModel(nn.Module):
         Raises:
             FileNotFoundError: ``directory`` or one of its two files is missing.
             ValueError: the config is invalid, the weights file corrupt, or the weights do not match the config.
+            CorruptCheckpointError: a file differs from the directory's manifest (when it has one).
         """
         values = read_pretrained_config(directory, cls.__name__, "reconstruction model")
+        verify_checkpoint(directory)
         with torch.device("meta"):  # every tensor comes from the file: skip the random initialisation
             model = cls(ReconstructionConfig.from_dict(values))
         load_pretrained_weights(model, directory, device, assign=True)

@@ -4,9 +4,11 @@ The layout of one checkpoint and the code that finds and validates one for readi
 ``atom.model.checkpoints`` (inference needs them without the training room); ``trainer_state.pt`` holds
 plain tensors and containers only, read back with ``torch.load(weights_only=True)``.
 
-A checkpoint is written into ``step_XXXXXXX.tmp`` and renamed into place once every file is flushed, so a
-reader only ever sees complete checkpoints; if the write fails (disk full), the temporary directory is
-removed and the previous checkpoints are untouched.
+A checkpoint is written into ``step_XXXXXXX.tmp``; once every file is flushed, its manifest (size and
+SHA-256 of each file, ``atom.manifest.write_manifest``, itself written atomically) is written last, then the
+directory is renamed into place. A reader only ever sees complete checkpoints that carry a manifest, and
+``atom.model.checkpoints.verify_checkpoint`` finds any later truncation or flipped byte. If the write fails
+(disk full), the temporary directory is removed and the previous checkpoints are untouched.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import torch
 from omegaconf import OmegaConf
 from safetensors.torch import load_file, save_file
 
+from atom.manifest import write_manifest
 from atom.model.checkpoints import CHECKPOINT_DIR, CheckpointError, checkpoint_name, list_checkpoints
 
 logger = logging.getLogger(__name__)
@@ -80,6 +83,7 @@ def save_checkpoint(
         for f in tmp.iterdir():
             with open(f, "rb") as handle:
                 os.fsync(handle.fileno())
+        write_manifest(tmp)  # last: a directory with a manifest is complete
         if final.exists():  # re-saving the same step (e.g. SIGTERM right after a periodic save)
             shutil.rmtree(final)
         os.replace(tmp, final)

@@ -2,10 +2,11 @@
 
 The trainer owns the loop's state and nothing of the model's: optimiser (AdamW, one param group per named
 group of the system) and warm-up + cosine schedule, mixed precision (bf16 autocast; fp16 autocast with torch's
-``GradScaler``), gradient clipping, skipping of non-finite steps, checkpoints (atomic) and resume, SIGINT /
-SIGTERM (save, then stop), logging and callbacks. One ``torch.Generator`` (the loop RNG) drives every random
-choice of the batches and the global torch RNG drives the system's own noise (e.g. SDS); both are
-checkpointed, so a killed and resumed run reproduces the uninterrupted one.
+``GradScaler``), gradient clipping, skipping of non-finite steps, checkpoints (atomic, with a checksum
+manifest) and verified resume, SIGINT / SIGTERM (save, then stop), logging and callbacks. One
+``torch.Generator`` (the loop RNG) drives every random choice of the batches and the global torch RNG drives
+the system's own noise (e.g. SDS); both are checkpointed, so a killed and resumed run reproduces the
+uninterrupted one.
 
 Multi-process training (``torchrun``) wraps the system in torch's ``DistributedDataParallel``: the system's
 ``forward`` is the whole training step, so DDP follows every parameter it uses and averages the gradients.
@@ -30,7 +31,7 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from atom.config import LoggerConfig, OptimConfig, Precision, TrainerConfig
-from atom.model import CheckpointError, list_checkpoints, resolve_checkpoint
+from atom.model import CheckpointError, CorruptCheckpointError, list_checkpoints, resolve_checkpoint, verify_checkpoint
 from atom.training import distributed as dist_utils
 from atom.training.callbacks import Callback, CallbackContext
 from atom.training.checkpoint import TrainingState, load_training_state, save_checkpoint
@@ -49,6 +50,39 @@ class StepResult:
     loss: float
     metrics: dict[str, float]
     skipped: bool
+
+
+def newest_valid_checkpoint(run_dir: Path) -> Path | None:
+    """The newest checkpoint of ``run_dir`` that passes verification against its manifest (``trainer.resume=auto``).
+
+    A newer checkpoint that is corrupt (a truncated file, a flipped byte) or incomplete (no manifest) is
+    skipped with a warning naming it and the failed check, and left on disk. None when the run has no
+    checkpoint. When every checkpoint is rejected, ``CheckpointError`` lists them all: starting afresh would
+    silently throw the run away (and the new run's pruning would delete the rejected checkpoints), so the
+    user decides (an explicit ``trainer.resume=<path>``, or a new ``run_dir``).
+    """
+    found = list_checkpoints(run_dir)
+    rejected: list[CorruptCheckpointError] = []
+    for checkpoint in reversed(found):
+        try:
+            verify_checkpoint(checkpoint, require_manifest=True)
+        except CorruptCheckpointError as err:
+            logger.warning("trainer.resume=auto: skipping %s: %s check failed for %s", checkpoint.name, err.check,
+                           err.path)
+            rejected.append(err)
+            continue
+        if rejected:
+            logger.warning("trainer.resume=auto: resuming from %s, the newest valid checkpoint (skipped: %s)",
+                           checkpoint, ", ".join(err.checkpoint.name for err in rejected))
+        return checkpoint
+    if rejected:
+        reasons = "\n".join(f"  {err}" for err in rejected)
+        raise CheckpointError(
+            f"trainer.resume=auto: every checkpoint in {found[-1].parent} is corrupt or incomplete, so "
+            f"none can be resumed and nothing was deleted:\n{reasons}\nResume one explicitly with "
+            "trainer.resume=<checkpoint dir> (one without a manifest, written by an older atom, is accepted "
+            "there) or start a new run in another run_dir.")
+    return None
 
 
 class Trainer:
@@ -107,11 +141,10 @@ class Trainer:
         if resume == "none":
             return
         if resume == "auto":
-            found = list_checkpoints(self.run_dir)
-            if not found:
+            checkpoint = newest_valid_checkpoint(self.run_dir)
+            if checkpoint is None:
                 return
-            checkpoint = found[-1]
-        else:
+        else:  # an explicit checkpoint: one that fails verification is an error naming the file and the check
             checkpoint = resolve_checkpoint(resume)
         state, extra = load_training_state(checkpoint)
         try:

@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+import logging
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -9,6 +10,8 @@ import numpy as np
 import pytest
 import torch
 
+from atom.manifest import write_manifest
+from atom.model.checkpoints import CorruptCheckpointError
 from atom.model.heads import ColorHead, SDFDeformationHead, mlp
 from atom.model.reconstruction import (
     RECONSTRUCTION_PRESETS,
@@ -251,6 +254,21 @@ def test_loading_errors(tmp_path: Path):
         ReconstructionModel.from_pretrained(tmp_path)
     (tmp_path / "config.json").write_text(json.dumps({**config, "_class_name": "TriplaneGenerator"}))
     with pytest.raises(ValueError, match="'TriplaneGenerator'"):
+        ReconstructionModel.from_pretrained(tmp_path)
+
+
+def test_a_manifest_beside_the_weights_is_verified_on_load(tmp_path: Path, caplog):
+    ReconstructionModel(TINY).save_pretrained(tmp_path)
+    with caplog.at_level(logging.INFO, logger="atom.model.checkpoints"):
+        ReconstructionModel.from_pretrained(tmp_path)  # no manifest (as convert_crm writes it): loads, unverified
+    assert any("has no manifest" in r.getMessage() for r in caplog.records)
+    write_manifest(tmp_path)
+    ReconstructionModel.from_pretrained(tmp_path)
+    weights = tmp_path / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 0x01  # the last byte of the last tensor's data: the header still parses
+    weights.write_bytes(bytes(data))
+    with pytest.raises(CorruptCheckpointError, match=r"model\.safetensors: sha256 check failed"):
         ReconstructionModel.from_pretrained(tmp_path)
 
 

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from atom.geometry import extract_mesh, tetrahedral_grid
+from atom.manifest import MANIFEST_NAME
 from atom.model import CheckpointError, surface_deformation, triplanes_to_meshes
 from atom.pipelines import TextToMeshPipeline
 
@@ -65,12 +66,16 @@ def test_missing_and_corrupt_checkpoints_are_clear_errors(tiny_checkpoint, tmp_p
         TextToMeshPipeline.from_pretrained(tmp_path / "nowhere")
     corrupt = _copy(tiny_checkpoint, tmp_path)
     (corrupt / "model.safetensors").write_bytes(b"not a safetensors file")
+    with pytest.raises(CheckpointError, match=r"model\.safetensors: size check failed"):  # the manifest's check
+        TextToMeshPipeline.from_pretrained(corrupt)
+    (corrupt / MANIFEST_NAME).unlink()  # as a checkpoint written before manifests: the loader's own error
     with pytest.raises(CheckpointError, match="cannot load the model"):
         TextToMeshPipeline.from_pretrained(corrupt)
 
 
 def test_checkpoint_from_other_code_is_a_clear_error(tiny_checkpoint, tmp_path):
     foreign = _copy(tiny_checkpoint, tmp_path)
+    (foreign / MANIFEST_NAME).unlink()  # edited by hand below: no manifest vouches for it
     config = json.loads((foreign / "config.json").read_text())
     (foreign / "config.json").write_text(json.dumps({**config, "new_layer_width": 7}))
     with pytest.raises(CheckpointError, match="new_layer_width"):
