@@ -30,6 +30,8 @@ from atom.render.ccm import CRM_BACKGROUND
 from atom.render.crm_views import CRM_VIEW_NAMES
 
 VIEW_SUFFIX = ".png"
+EIGHT_BIT_MODES = ("1", "L", "LA", "P", "PA", "RGB", "RGBA")
+"""Pillow modes read as they are: 8 bits per channel (16-bit or float images would be clipped by conversion)."""
 LAYOUT_HELP = (
     f"a strip image S x 6S (six square tiles side by side) or a folder of "
     f"{', '.join(name + VIEW_SUFFIX for name in CRM_VIEW_NAMES)}"
@@ -54,10 +56,13 @@ def read_image(path: Path, background: float = CRM_BACKGROUND) -> Tensor:
     """One image file -> ``[3, H, W]`` float in [0, 1]; alpha composited over ``background``.
 
     Raises:
-        ViewInputError: unreadable file, or an alpha channel with no pixel above zero.
+        ViewInputError: unreadable file, not 8 bits per channel, or an alpha channel with no pixel above zero.
     """
     try:
         with Image.open(path) as image:
+            if image.mode not in EIGHT_BIT_MODES:
+                raise ViewInputError(f"image {str(path)!r} has Pillow mode {image.mode!r}; accepted: 8-bit "
+                                     f"grey, palette, RGB or RGBA ({', '.join(EIGHT_BIT_MODES)})")
             has_alpha = image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
             pixels = np.asarray(image.convert("RGBA" if has_alpha else "RGB"))  # uint8 [H, W, C]
     except (OSError, UnidentifiedImageError, ValueError) as err:

@@ -185,6 +185,7 @@ def test_bad_files_fail_before_anything_is_written(assets, tmp_path):
     Image.fromarray(strip[:, : 5 * TILE]).save(bad / "five.png")
     Image.fromarray(strip[::2, ::2]).save(bad / "small.png")
     (bad / "text.png").write_text("not an image")
+    Image.fromarray(strip[..., 0].astype(np.uint16) * 257).save(bad / "sixteen_bit.png")
     transparent = bad / "transparent"
     write_view_folder(assets["rgb"], transparent)
     Image.fromarray(np.zeros((TILE, TILE, 4), dtype=np.uint8), "RGBA").save(transparent / "left.png")
@@ -209,6 +210,7 @@ def test_bad_files_fail_before_anything_is_written(assets, tmp_path):
            run(ccm=str(bad / "small.png")))
     _fails(ViewInputError, "cannot read image", run(views=str(bad / "text.png")))
     _fails(ViewInputError, "fully transparent", run(views=str(transparent)))
+    _fails(ViewInputError, "accepted: 8-bit grey, palette, RGB or RGBA", run(ccm=str(bad / "sixteen_bit.png")))
     _fails(ViewInputError, "does not exist", run(views=str(bad / "nowhere.png")))
     _fails(ViewInputError, "strip_order must name each of the six views once",
            run(strip_order=["front", "left", "bottom", "back", "right", "front"]))
