@@ -91,7 +91,7 @@ def run_reconstruction(cfg: ReconstructConfig) -> dict:
         raise InferenceError(f"device={cfg.device!r}: {err}") from err
     out_dir = output_dir(cfg.out_dir, cfg.overwrite, now, root="outputs/reconstruct")
     with tqdm(total=len(STAGES), desc="reconstruct", unit="stage", disable=not cfg.progress,
-              dynamic_ncols=True) as bar:
+              dynamic_ncols=True, postfix="read") as bar:
         with timer(timing, "read_s"):  # format errors first: reading is cheaper than loading the model
             views, ccm = read_inputs(cfg)
         _advance(bar, "load")
