@@ -74,6 +74,24 @@ def test_pipeline_gives_one_colored_mesh_per_object_reproducibly(pipe, assets):
     assert len(batch) == 2 and all(m.num_faces > 0 for m in batch)
 
 
+def test_a_training_run_directory_opens_at_its_newest_checkpoint(pipe, assets, tmp_path):
+    from atom.model import ReconstructionModel
+    from atom.training.checkpoint import TrainingState, save_checkpoint
+
+    model = ReconstructionModel.from_pretrained(assets["model"])
+    state = TrainingState(step=1, optimizer={}, scheduler={}, rng={}, counters={})
+    save_checkpoint(tmp_path / "run", 1, model, {"experiment": "crm_toy"}, state)
+    with torch.no_grad():
+        model.color_head.net[-1].bias.add_(0.25)  # the newer checkpoint: another colour head
+    newest = save_checkpoint(tmp_path / "run", 2, model, {"experiment": "crm_toy"}, state)
+    opened = ReconstructionPipeline.from_pretrained(tmp_path / "run")
+    triplane = opened.triplanes(assets["rgb"], assets["ccm"], torch.Generator().manual_seed(0))[0]
+    points = torch.rand(50, 3) * 2 - 1
+    expected = ReconstructionPipeline.from_pretrained(newest).colors(triplane, points)
+    torch.testing.assert_close(opened.colors(triplane, points), expected)
+    assert not torch.allclose(pipe.colors(triplane, points), expected)
+
+
 def test_color_field_is_the_color_head_clamped(pipe, assets):
     triplane = pipe.triplanes(assets["rgb"], assets["ccm"], torch.Generator().manual_seed(0))[0]
     points = torch.rand(100, 3) * 2 - 1
