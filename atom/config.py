@@ -395,6 +395,31 @@ class InferConfig:
     interpolate: InterpolateConfig = field(default_factory=InterpolateConfig)
 
 
+CRM_VIEW_ORDER: list[str] = ["front", "left", "bottom", "back", "right", "top"]
+"""CRM's view order (``atom.render.crm_views.CRM_VIEW_NAMES``; this module imports no room)."""
+
+
+@dataclass
+class ReconstructConfig:
+    """``python -m atom.reconstruct ckpt=... views=... ccm=...``: six views + six CCMs -> a textured mesh,
+    previews, index.html and summary.json (see ``atom.pipelines.reconstruction_run``)."""
+
+    ckpt: str = MISSING  # a ReconstructionModel folder (save_pretrained / atom.convert_crm), checkpoint or run dir
+    views: str = MISSING  # a strip image (6 square tiles side by side, strip_order) or a folder of <view>.png
+    ccm: str = MISSING  # the CCMs, in the same form as views
+    strip_order: list[str] = field(default_factory=lambda: list(CRM_VIEW_ORDER))  # the views left to right
+    resize: bool = False  # resize views whose tile size is not the model's (else an error)
+    out_dir: str | None = None  # default: outputs/reconstruct/<date_time>
+    overwrite: bool = False
+    grid_resolution: int | None = None  # FlexiCubes cells per axis; default: the model's (CRM: 80)
+    seed: int = 0  # the model's fixed input noise
+    device: str = "auto"
+    progress: bool = True
+    export: ExportConfig = field(default_factory=lambda: ExportConfig(texture=TextureMode.uv, texture_resolution=1024))
+    postprocess: PostprocessConfig = field(default_factory=PostprocessConfig)
+    preview: PreviewConfig = field(default_factory=PreviewConfig)
+
+
 @dataclass
 class AppConfig:
     """``python -m atom.app ckpt=...``: the Gradio demo served on localhost (see ``atom.app``).
@@ -428,6 +453,7 @@ def register_configs() -> None:
     store.store(name="evaluate_schema", node=EvaluateConfig)
     store.store(name="infer_schema", node=InferConfig)
     store.store(name="app_schema", node=AppConfig)
+    store.store(name="reconstruct_schema", node=ReconstructConfig)
     if not OmegaConf.has_resolver("atom_asset"):
         OmegaConf.register_new_resolver("atom_asset", asset_path)
     if not OmegaConf.has_resolver("atom_first"):  # ${atom_first:${run_dir},outputs/...}: Hydra's files follow run_dir

@@ -17,6 +17,7 @@ head at its final vertices, so decimation and normalisation keep correct colours
 
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
 import threading
@@ -176,7 +177,7 @@ class TextToMeshService:
                                           min_component_fraction=options.min_component_fraction,
                                           target_faces=options.target_faces, normalize=options.normalize),
             preview=PreviewConfig(enabled=False))
-        return MeshWriter(self.pipeline, cfg, folder)
+        return MeshWriter(cfg.export, cfg.postprocess, cfg.preview, folder)
 
     def _run(self, text: TextEmbeddings, labels: list[str], options: MeshOptions, folder: Path,
              stems: list[str], obj_and_uv: bool) -> Generation:
@@ -193,12 +194,11 @@ class TextToMeshService:
                     finish_s)
         return Generation(finished, network_s, finish_s)
 
-    @staticmethod
-    def _finish(writer: MeshWriter, triplane: Tensor, mesh: Mesh, label: str, stem: Path, obj: bool,
+    def _finish(self, writer: MeshWriter, triplane: Tensor, mesh: Mesh, label: str, stem: Path, obj: bool,
                 uv: bool) -> MeshFiles:
         """Clean up and colour one extracted mesh ``triplane [3, C, R, R]``, then write ``stem``.glb (+ .obj,
         + _uv.glb)."""
-        mesh, colour = writer.finish(triplane, mesh)
+        mesh, colour = writer.finish(mesh, functools.partial(self.pipeline.colours, triplane))
         if mesh.is_empty:
             return MeshFiles(label, None, None, None, 0, 0)
         cpu = mesh.to("cpu")

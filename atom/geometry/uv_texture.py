@@ -100,21 +100,22 @@ def dilate(texture: Tensor, mask: Tensor, pixels: int) -> Tensor:
     return texture
 
 
-def export_textured_glb(mesh: UVMesh, texture: Tensor, path: str | Path) -> Path:
-    """Write ``mesh`` with ``texture`` ``[3, H, W]`` (float in [0, 1]) as a GLB (+Y up, like ``export_mesh``:
-    ``(x, y, z) -> (x, z, -y)``, a rotation, so the winding is kept); written beside ``path`` and renamed
-    into place. Returns the path."""
-    path = Path(path)
-    if path.suffix.lower() != ".glb":
-        raise ValueError(f"textured meshes are written as .glb, got {path}")
+def _textured_trimesh(mesh: UVMesh, texture: Tensor, name: str) -> trimesh.Trimesh:
+    """``mesh`` (+Z up) with ``texture`` ``[3, H, W]`` in [0, 1] as a trimesh in +Y up: ``(x, y, z) -> (x, z, -y)``,
+    a rotation, so the winding is kept; the material is called ``name``."""
     if texture.dim() != 3 or texture.shape[0] != 3:
         raise ValueError(f"texture must be [3, H, W], got {list(texture.shape)}")
     x, y, z = mesh.vertices.detach().double().cpu().unbind(dim=1)
     pixels = (texture.detach().clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
-    visual = trimesh.visual.TextureVisuals(uv=mesh.uv.detach().cpu().numpy(), image=Image.fromarray(pixels))
-    data = trimesh.Trimesh(
+    material = trimesh.visual.material.SimpleMaterial(image=Image.fromarray(pixels), name=name)
+    visual = trimesh.visual.TextureVisuals(uv=mesh.uv.detach().cpu().numpy(), material=material)
+    return trimesh.Trimesh(
         vertices=torch.stack([x, z, -y], dim=1).numpy(), faces=mesh.faces.cpu().numpy(), visual=visual, process=False
-    ).export(file_type="glb")
+    )
+
+
+def _write_atomically(data: bytes, path: Path) -> None:
+    """Write ``data`` beside ``path`` and rename it into place (readers never see a partial file)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -124,4 +125,30 @@ def export_textured_glb(mesh: UVMesh, texture: Tensor, path: str | Path) -> Path
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def export_textured_glb(mesh: UVMesh, texture: Tensor, path: str | Path) -> Path:
+    """Write ``mesh`` with ``texture`` ``[3, H, W]`` (float in [0, 1]) as a GLB (+Y up, like ``export_mesh``:
+    ``(x, y, z) -> (x, z, -y)``, a rotation, so the winding is kept); written beside ``path`` and renamed
+    into place. Returns the path."""
+    path = Path(path)
+    if path.suffix.lower() != ".glb":
+        raise ValueError(f"textured meshes are written as .glb, got {path}")
+    _write_atomically(_textured_trimesh(mesh, texture, "material").export(file_type="glb"), path)
+    return path
+
+
+def export_textured_obj(mesh: UVMesh, texture: Tensor, path: str | Path) -> Path:
+    """Write ``mesh`` with ``texture`` ``[3, H, W]`` (float in [0, 1]) as ``<stem>.obj`` + ``<stem>.mtl`` +
+    ``<stem>.png`` beside each other (+Y up, as :func:`export_textured_glb`). Returns the OBJ's path."""
+    path = Path(path)
+    if path.suffix.lower() != ".obj":
+        raise ValueError(f"textured OBJ meshes are written as .obj, got {path}")
+    text, files = trimesh.exchange.obj.export_obj(
+        _textured_trimesh(mesh, texture, path.stem), include_texture=True, mtl_name=f"{path.stem}.mtl",
+        return_texture=True,
+    )
+    for name, data in files.items():  # the material file and its texture image first: the OBJ names them
+        _write_atomically(data, path.parent / name)
+    _write_atomically(text.encode("utf-8"), path)
     return path

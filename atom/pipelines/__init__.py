@@ -1,9 +1,14 @@
-"""What users call (diffusers-style pipelines): text -> meshes in one forward pass, embedding walks, and the
-inference run that writes meshes, previews, an index page and a summary into a folder."""
+"""What users call (diffusers-style pipelines): text -> meshes in one forward pass, embedding walks, six views +
+CCMs -> a mesh (CRM reconstruction), and the inference runs that write meshes, previews, an index page and a
+summary into a folder."""
 
-from atom.pipelines.inference import InferenceError, run_inference, summary_table
+from atom.pipelines.crm_inputs import ViewInputError, read_views
+from atom.pipelines.inference import InferenceError, MeshWriter, run_inference, summary_table
 from atom.pipelines.interpolation import InterpolationPoint, interpolate_embeddings, slerp, walk
+from atom.pipelines.reconstruction import ReconstructionPipeline
+from atom.pipelines.reconstruction_run import reconstruction_table, run_reconstruction
 from atom.pipelines.text_to_mesh import TextToMeshPipeline
 
-__all__ = ["InferenceError", "InterpolationPoint", "TextToMeshPipeline", "summary_table", "interpolate_embeddings",
-           "run_inference", "slerp", "walk"]
+__all__ = ["InferenceError", "InterpolationPoint", "MeshWriter", "ReconstructionPipeline", "TextToMeshPipeline",
+           "ViewInputError", "interpolate_embeddings", "read_views", "reconstruction_table", "run_inference",
+           "run_reconstruction", "slerp", "summary_table", "walk"]

@@ -1,4 +1,5 @@
-"""``index.html``: one static page laying out an inference run's previews with their prompts.
+"""``index.html``: one static page laying out an inference run's previews with their prompts (text to mesh) or
+input names (reconstruction: the records under ``objects``, each with a preview of its input views).
 
 Built from the run's summary (the same dict as ``summary.json``). Every link is relative to the output
 directory, so the folder can be moved, zipped or served as it is; every prompt is HTML-escaped.
@@ -30,15 +31,18 @@ def _link(path: str) -> str:
 
 
 def _card(record: dict) -> str:
-    prompt = html.escape(record["prompt"])
+    caption = record["prompt"] if "prompt" in record else record["name"]
+    prompt = html.escape(caption)
     if record["status"] != "ok":
         return (f'<div class="card"><div class="prompt">{prompt}</div>'
                 f'<div class="empty">{html.escape(record["status"])}: no mesh</div></div>')
     image = record.get("turntable") or record.get("preview")
-    picture = f'<img src="{_link(image)}" alt="{html.escape(record["prompt"], quote=True)}">' if image else ""
+    picture = f'<img src="{_link(image)}" alt="{html.escape(caption, quote=True)}">' if image else ""
     links = [f'<a href="{_link(record["mesh"])}">mesh</a>']
     if record.get("preview"):
         links.append(f'<a href="{_link(record["preview"])}">views</a>')
+    if record.get("input_preview"):
+        links.append(f'<a href="{_link(record["input_preview"])}">inputs</a>')
     return (f'<div class="card">{picture}<div class="prompt">{prompt}</div>'
             f'<div class="meta">{record["faces"]} faces, {record["vertices"]} vertices &middot; '
             f'{" &middot; ".join(links)}</div></div>')
@@ -68,8 +72,9 @@ def render_index(summary: dict) -> str:
         f'{summary["grid_resolution"]} &middot; {html.escape(summary["export"]["format"])} '
         f'({html.escape(summary["export"]["texture"])} colour) &middot; {html.escape(summary["created"])}</p>',
     ]
-    if summary["prompts"]:
-        parts.append('<div class="cards">' + "".join(_card(r) for r in summary["prompts"]) + "</div>")
+    records = summary.get("prompts") or summary.get("objects") or []
+    if records:
+        parts.append('<div class="cards">' + "".join(_card(r) for r in records) + "</div>")
     if summary.get("interpolation"):
         parts.append(_filmstrip(summary["interpolation"]))
     parts.append("</body></html>")

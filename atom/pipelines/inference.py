@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import functools
 import json
 import logging
 import time
@@ -33,10 +34,10 @@ from torch import Tensor
 from tqdm import tqdm
 
 from atom.build import resolve_device
-from atom.config import InferConfig, TextureMode
+from atom.config import ExportConfig, InferConfig, PostprocessConfig, PreviewConfig, TextureMode
 from atom.geometry import Mesh, export_mesh
 from atom.geometry.postprocess import cube_transform, decimation_available, postprocess
-from atom.geometry.uv_texture import export_textured_glb, unwrap
+from atom.geometry.uv_texture import export_textured_glb, export_textured_obj, unwrap
 from atom.model import resolve_checkpoint
 from atom.pipelines.index_page import write_index
 from atom.pipelines.interpolation import walk
@@ -73,10 +74,10 @@ def read_prompts(prompts: list[str], prompts_file: str | None) -> list[str]:
     return prompts
 
 
-def output_dir(out_dir: str | None, overwrite: bool, now: datetime.datetime) -> Path:
-    """The output folder: ``out_dir`` or ``outputs/infer/<date_time>``; an existing non-empty folder is an
-    error unless ``overwrite`` (then files of the same name are replaced, others left alone)."""
-    path = Path(out_dir).expanduser() if out_dir else Path("outputs/infer") / now.strftime("%Y-%m-%d_%H-%M-%S")
+def output_dir(out_dir: str | None, overwrite: bool, now: datetime.datetime, root: str = "outputs/infer") -> Path:
+    """The output folder: ``out_dir`` or ``<root>/<date_time>``; an existing non-empty folder is an error
+    unless ``overwrite`` (then files of the same name are replaced, others left alone)."""
+    path = Path(out_dir).expanduser() if out_dir else Path(root) / now.strftime("%Y-%m-%d_%H-%M-%S")
     if path.exists() and not path.is_dir():
         raise InferenceError(f"out_dir={str(path)!r} exists and is not a directory")
     if path.is_dir() and any(path.iterdir()) and not overwrite:
@@ -92,9 +93,16 @@ def check_settings(cfg: InferConfig) -> None:
         problems.append(f"grid_resolution must be >= 2, got {cfg.grid_resolution}")
     if cfg.batch_size < 1:
         problems.append(f"batch_size must be >= 1, got {cfg.batch_size}")
-    export, post, preview = cfg.export, cfg.postprocess, cfg.preview
-    if export.texture is TextureMode.uv and export.format.value != "glb":
-        problems.append(f"export.texture=uv needs export.format=glb (a textured GLB), got {export.format.value}")
+    if cfg.export.texture is TextureMode.uv and cfg.export.format.value != "glb":
+        problems.append(f"export.texture=uv needs export.format=glb (a textured GLB), got {cfg.export.format.value}")
+    problems += output_problems(cfg.export, cfg.postprocess, cfg.preview)
+    if problems:
+        raise InferenceError("; ".join(problems))
+
+
+def output_problems(export: ExportConfig, post: PostprocessConfig, preview: PreviewConfig) -> list[str]:
+    """What is wrong with the settings a :class:`MeshWriter` reads (texture, clean-up, previews)."""
+    problems = []
     if export.texture_resolution < 8 or export.texture_dilation < 0:
         problems.append(f"export.texture_resolution must be >= 8 and export.texture_dilation >= 0, got "
                         f"{export.texture_resolution} and {export.texture_dilation}")
@@ -109,50 +117,59 @@ def check_settings(cfg: InferConfig) -> None:
     if preview.views < 1 or preview.resolution < 8 or preview.frame_ms < 1:
         problems.append(f"preview.views >= 1, preview.resolution >= 8 and preview.frame_ms >= 1 needed, got "
                         f"{preview.views}, {preview.resolution} and {preview.frame_ms}")
-    if problems:
-        raise InferenceError("; ".join(problems))
+    return problems
+
+
+ColorField = Callable[[Tensor], Tensor]
+"""``points [N, 3]`` (world units) -> rgb ``[N, 3]`` in [0, 1]: a model's colour head for one object."""
 
 
 class MeshWriter:
-    """Clean-up, colour, export and preview of one generated mesh at a time, into ``out_dir``."""
+    """Clean-up, colour, export and preview of one generated mesh at a time, into ``out_dir``.
 
-    def __init__(self, pipeline: TextToMeshPipeline, cfg: InferConfig, out_dir: Path) -> None:
-        self.pipeline, self.out_dir = pipeline, out_dir
-        self.export, self.post, self.preview = cfg.export, cfg.postprocess, cfg.preview
-        self.rasterizer = make_rasterizer(cfg.preview.rasterizer.value)
-        p = cfg.preview
-        self.turntable = turntable(p.views, elevation=p.elevation, distance=p.distance, fov=p.fov)
-        self.still = look_at(p.elevation, p.filmstrip_azimuth, p.distance, p.fov)
+    Model-agnostic: each mesh comes with its colour field (:data:`ColorField`), e.g.
+    ``functools.partial(TextToMeshPipeline.colours, pipeline, triplane)``."""
 
-    def finish(self, triplane: Tensor, mesh: Mesh) -> tuple[Mesh, Callable[[Tensor], Tensor]]:
-        """Post-process the extracted (uncoloured) mesh and colour its final vertices.
+    def __init__(self, export: ExportConfig, postprocess: PostprocessConfig, preview: PreviewConfig,
+                 out_dir: Path) -> None:
+        self.out_dir = out_dir
+        self.export, self.post, self.preview = export, postprocess, preview
+        self.rasterizer = make_rasterizer(preview.rasterizer.value)
+        self.turntable = turntable(preview.views, elevation=preview.elevation, distance=preview.distance,
+                                   fov=preview.fov)
+        self.still = look_at(preview.elevation, preview.filmstrip_azimuth, preview.distance, preview.fov)
 
-        Returns the mesh and its colour field ``points [N, 3] -> rgb [N, 3]`` in the mesh's own frame:
-        normalisation moves the mesh, not the field, so points are mapped back before the query."""
+    def finish(self, mesh: Mesh, color_field: ColorField) -> tuple[Mesh, ColorField]:
+        """Post-process the extracted mesh and colour its final vertices with ``color_field``.
+
+        Returns the mesh and its colour field in the mesh's own frame: normalisation moves the mesh, not
+        the field, so points are mapped back before the query."""
         post = self.post
         mesh = postprocess(mesh, largest_component=post.largest_component,
                            min_component_fraction=post.min_component_fraction, target_faces=post.target_faces)
         centre, scale = cube_transform(mesh.vertices) if post.normalize and not mesh.is_empty else (None, None)
 
         def colour(points: Tensor) -> Tensor:
-            return self.pipeline.colours(triplane, points if centre is None else points / scale + centre)
+            return color_field(points if centre is None else points / scale + centre)
 
         if mesh.is_empty:
             return mesh, colour
         vertices = mesh.vertices if centre is None else (mesh.vertices - centre) * scale
         return Mesh(vertices, mesh.faces, colour(vertices)), colour
 
-    def write_mesh(self, mesh: Mesh, colour: Callable[[Tensor], Tensor], path: Path) -> Path:
-        """Export with vertex colours, or as a textured GLB baked from the colour field."""
+    def write_mesh(self, mesh: Mesh, colour: ColorField, path: Path) -> Path:
+        """Export with vertex colours, or UV-textured (GLB, or OBJ + MTL + PNG) baked from the colour field."""
         path.parent.mkdir(parents=True, exist_ok=True)
         if self.export.texture is TextureMode.vertex:
             return export_mesh(mesh.to("cpu"), path, self.export.format.value)
         resolution = self.export.texture_resolution
         uv_mesh = unwrap(mesh, resolution=resolution)
         texture = bake_texture(uv_mesh, colour, resolution, self.rasterizer, self.export.texture_dilation)
+        if path.suffix.lower() == ".obj":
+            return export_textured_obj(uv_mesh, texture, path)
         return export_textured_glb(uv_mesh, texture, path)
 
-    def process(self, triplane: Tensor, mesh: Mesh, stem: str, folder: str,
+    def process(self, mesh: Mesh, color_field: ColorField, stem: str, folder: str,
                 save_turntable: bool) -> tuple[dict, Tensor]:
         """Finish, export and render one mesh into ``folder/stem.<format>``; with ``save_turntable``, the
         turntable views are rendered and saved (PNG grid + GIF), else one still view is rendered (for a
@@ -160,7 +177,7 @@ class MeshWriter:
         Returns the summary record and the renders ``[N, 3, H, W]`` (CPU)."""
         started = time.perf_counter()
         extracted_faces = mesh.num_faces
-        mesh, colour = self.finish(triplane, mesh)
+        mesh, colour = self.finish(mesh, color_field)
         record: dict = {"status": "ok" if not mesh.is_empty else "empty", "extracted_faces": extracted_faces,
                         "faces": mesh.num_faces, "vertices": mesh.num_vertices}
         renders = torch.zeros(0, 3, self.preview.resolution, self.preview.resolution)
@@ -211,25 +228,25 @@ def run_inference(cfg: InferConfig) -> dict:
     except (ValueError, RuntimeError) as err:
         raise InferenceError(f"device={cfg.device!r}: {err}") from err
     out_dir = output_dir(cfg.out_dir, cfg.overwrite, now)
-    with _timer(timing, "load_s"):
+    with timer(timing, "load_s"):
         checkpoint = resolve_checkpoint(cfg.ckpt)
         pipeline = TextToMeshPipeline.from_pretrained(checkpoint, device=device)
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    writer = MeshWriter(pipeline, cfg, out_dir)
+    writer = MeshWriter(cfg.export, cfg.postprocess, cfg.preview, out_dir)
     records: list[dict] = []
     interpolation = None
     with tqdm(total=len(prompts) + len(points), desc="infer", unit="mesh", disable=not cfg.progress,
               dynamic_ncols=True) as bar:
         if prompts:
-            with _timer(timing, "encode_s"):
+            with timer(timing, "encode_s"):
                 text = pipeline.encode(prompts)
             stems = [prompt_slug(prompt, i) for i, prompt in enumerate(prompts)]
             results = _generate(pipeline, writer, text, cfg, stems, "meshes", True, timing, bar)
             records = [{"index": i, "prompt": prompt, **record} for i, (prompt, (record, _)) in
                        enumerate(zip(prompts, results, strict=True))]
         if points:
-            with _timer(timing, "encode_s"):
+            with timer(timing, "encode_s"):
                 text = pipeline.walk_embeddings(walk_prompts, points, cfg.interpolate.mode.value)
             stems = [f"step_{k:03d}" for k in range(len(points))]
             results = list(_generate(pipeline, writer, text, cfg, stems, "interpolation", False, timing, bar))
@@ -261,7 +278,7 @@ def run_inference(cfg: InferConfig) -> dict:
 
 
 @contextlib.contextmanager
-def _timer(timing: dict[str, float], key: str) -> Iterator[None]:
+def timer(timing: dict[str, float], key: str) -> Iterator[None]:
     """Add the duration of the ``with`` block to ``timing[key]`` (seconds)."""
     started = time.perf_counter()
     try:
@@ -275,12 +292,13 @@ def _generate(pipeline: TextToMeshPipeline, writer: MeshWriter, text: TextEmbedd
               bar: tqdm) -> Iterator[tuple[dict, Tensor]]:
     """Generate ``text`` ``batch_size`` rows at a time; yields each mesh's record and renders in order."""
     for start in range(0, len(text), cfg.batch_size):
-        with _timer(timing, "generate_s"):
+        with timer(timing, "generate_s"):
             triplanes = pipeline.triplanes(text[start : start + cfg.batch_size])
             meshes = pipeline.meshes(triplanes, cfg.grid_resolution, colour=False)
         for offset, mesh in enumerate(meshes):
-            with _timer(timing, "write_s"):  # post-processing, colours, export and previews
-                result = writer.process(triplanes[offset], mesh, stems[start + offset], folder, save_turntable)
+            with timer(timing, "write_s"):  # post-processing, colours, export and previews
+                color_field = functools.partial(pipeline.colours, triplanes[offset])
+                result = writer.process(mesh, color_field, stems[start + offset], folder, save_turntable)
             bar.update(1)
             yield result
 

@@ -8,7 +8,7 @@ import torch
 import trimesh
 
 from atom.geometry import Mesh
-from atom.geometry.uv_texture import dilate, export_textured_glb, unwrap
+from atom.geometry.uv_texture import dilate, export_textured_glb, export_textured_obj, unwrap
 from atom.pipelines.texture_baking import bake_texture, texel_points
 from atom.render import make_rasterizer
 
@@ -65,14 +65,19 @@ def test_texels_show_points_on_the_surface(unwrapped):
     assert float(radius.min()) >= float(inscribed) - 1e-4 and float(radius.max()) <= 0.6 + 1e-4
 
 
-def test_textured_glb_reads_back_with_uvs_and_the_baked_colours(unwrapped, tmp_path):
+@pytest.mark.parametrize("suffix", ["glb", "obj"])
+def test_textured_mesh_reads_back_with_uvs_and_the_baked_colours(unwrapped, tmp_path, suffix):
     mesh, uv_mesh = unwrapped
     resolution = 128
     texture = bake_texture(uv_mesh, _colour, resolution, make_rasterizer("torch"), dilation=4)
-    path = export_textured_glb(uv_mesh, texture, tmp_path / "textured.glb")
+    export = export_textured_glb if suffix == "glb" else export_textured_obj
+    path = export(uv_mesh, texture, tmp_path / f"textured.{suffix}")
+    if suffix == "obj":  # the material and its image sit beside the OBJ, named after it
+        assert (tmp_path / "textured.mtl").is_file() and (tmp_path / "textured.png").is_file()
     loaded = trimesh.load(path, force="mesh", process=False)
     assert loaded.visual.kind == "texture"
-    image = loaded.visual.material.baseColorTexture
+    material = loaded.visual.material
+    image = material.baseColorTexture if suffix == "glb" else material.image
     assert image is not None and image.size == (resolution, resolution)
     uv = np.asarray(loaded.visual.uv)
     assert uv.shape == (len(loaded.vertices), 2)
@@ -87,5 +92,5 @@ def test_textured_glb_reads_back_with_uvs_and_the_baked_colours(unwrapped, tmp_p
     sampled = torch.tensor(pixels[rows, cols])
     error = (sampled - _colour(vertices)).abs()
     assert float(error.mean()) < 0.01 and float(error.max()) < 0.05
-    with pytest.raises(ValueError, match=r"written as \.glb"):
-        export_textured_glb(uv_mesh, texture, tmp_path / "textured.obj")
+    with pytest.raises(ValueError, match=r"written as \.glb|written as \.obj"):
+        export(uv_mesh, texture, tmp_path / "textured.ply")
