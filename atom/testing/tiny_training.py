@@ -62,7 +62,9 @@ def tiny_checkpoint(root: Path) -> Path:
     """
     run = root / "run"
     cfg = compose_tiny(root, run)
-    model = build_model(cfg.model)
+    with torch.random.fork_rng():  # the same weights in every process, whatever the global RNG holds
+        torch.manual_seed(0)
+        model = build_model(cfg.model)
     rng = torch.Generator().manual_seed(0)
     with torch.no_grad():
         for head in (model.sdf_head, model.deformation_head):
