@@ -4,7 +4,13 @@ triplanes, and reading checkpoints."""
 from atom.model.checkpoints import CheckpointError, list_checkpoints, resolve_checkpoint
 from atom.model.generator import GeneratorConfig, TriplaneGenerator
 from atom.model.heads import ColorHead, DeformationHead, FlexiCubesWeightHead, SDFDeformationHead, SDFHead
-from atom.model.mesh_extraction import surface_deformation, triplanes_to_meshes
+from atom.model.mesh_extraction import (
+    Extraction,
+    extract_triplanes,
+    extraction_grid,
+    surface_deformation,
+    triplanes_to_meshes,
+)
 from atom.model.reconstruction import (
     RECONSTRUCTION_PRESETS,
     GridFields,
@@ -23,6 +29,7 @@ __all__ = [
     "CheckpointError",
     "ColorHead",
     "DeformationHead",
+    "Extraction",
     "FlexiCubesWeightHead",
     "GeneratorConfig",
     "GridFields",
@@ -33,6 +40,8 @@ __all__ = [
     "TextToTriplane",
     "TriplaneConv",
     "TriplaneGenerator",
+    "extract_triplanes",
+    "extraction_grid",
     "input_noise_coefficients",
     "list_checkpoints",
     "pooled_context",
