@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 
 import pytest
 import torch
@@ -16,7 +17,11 @@ from atom.geometry import kaolin_available
 from atom.model import CheckpointError, resolve_checkpoint
 from atom.model.mesh_extraction import FLEXICUBES_LOSSES
 from atom.pipelines import TextToMeshPipeline
+from atom.testing.tiny_training import compose_tiny
 from atom.training.atom_system import build_trainer
+
+#: distinct weights of FlexiCubes' regularisers, so the test can tell which joined the loss and how
+LOSS_WEIGHTS = {"deviation": 0.3, "sign": 0.07, "weight_l1": 0.02}
 
 
 def _gradient_size(module: torch.nn.Module) -> float | None:
@@ -29,9 +34,8 @@ def _gradient_size(module: torch.nn.Module) -> float | None:
 def flexi_run(tiny_assets, tmp_path_factory):
     """A 3-step FlexiCubes run (1 NeuS step, 2 FlexiCubes steps): its trainer, per-step metrics and gradients."""
     run = tmp_path_factory.mktemp("flexi") / "run"
-    from atom.testing.tiny_training import compose_tiny
-
-    cfg = compose_tiny(tiny_assets, run, "stage2.geometry=flexicubes", "stage1.steps=1", "trainer.max_steps=3")
+    cfg = compose_tiny(tiny_assets, run, "stage2.geometry=flexicubes", "stage1.steps=1", "trainer.max_steps=3",
+                       *(f"stage2.flexicubes_{name}_weight={w}" for name, w in LOSS_WEIGHTS.items()))
     trainer = build_trainer(cfg, run)
     model = trainer.system.model
     steps = []
@@ -61,6 +65,12 @@ def test_stage2_trains_the_weight_head_and_the_deformation_only_in_stage2(flexi_
         assert metrics["loss/flexicubes_sign"] > 0  # a sphere's surface crosses grid edges
         assert weight is not None and weight > 0, "the weight head gets gradients in stage 2"
         assert deform is not None and deform > 0, "the deformation head gets gradients in stage 2"
+        # the stage-2 loss is SDS + the weighted regularisers, FlexiCubes' three with their configured weights
+        weights = {"normal_consistency": 0.1, "laplacian": 0.1, "empty_recovery": 1.0,
+                   "flexicubes_deviation": LOSS_WEIGHTS["deviation"], "flexicubes_sign": LOSS_WEIGHTS["sign"],
+                   "flexicubes_weights": LOSS_WEIGHTS["weight_l1"]}
+        expected = metrics["loss/sds"] + sum(w * metrics[f"loss/{k}"] for k, w in weights.items())
+        assert metrics["loss/total"] == pytest.approx(expected, rel=1e-5)
     # the weight head moved away from its zero initialisation: the L1 of the raw weights grew from 0
     assert stage2[0][0]["loss/flexicubes_weights"] == 0.0 < stage2[1][0]["loss/flexicubes_weights"]
 
@@ -106,8 +116,6 @@ def test_the_kaolin_backend_without_kaolin_is_a_clear_error_at_start(tiny_config
 
 def test_a_flexicubes_config_with_dmtet_weights_is_a_clear_error(flexi_run, tmp_path):
     """The weight head's tensors are part of the model: a config that promises them must find them."""
-    import shutil
-
     trainer, _ = flexi_run
     copy = shutil.copytree(resolve_checkpoint(trainer.run_dir), tmp_path / "copy")
     config = json.loads((copy / "config.json").read_text())
