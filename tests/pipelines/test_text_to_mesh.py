@@ -163,3 +163,12 @@ def test_flexicubes_surface_queries_give_the_mesh_of_full_queries(tiny_assets_fl
 def test_an_unknown_extractor_is_a_clear_error(pipeline):
     with pytest.raises(ValueError, match="unknown mesh extractor 'marching_cubes'; accepted: dmtet, flexicubes"):
         TextToMeshPipeline(pipeline.model, pipeline.text_encoder, extractor="marching_cubes")
+
+
+def test_a_flexicubes_config_over_dmtet_weights_is_a_clear_error(tiny_checkpoint, tmp_path):
+    """The weight head's tensors are part of a FlexiCubes model: a config that promises them must find them."""
+    mixed = _copy(tiny_checkpoint, tmp_path)
+    config = json.loads((mixed / "config.json").read_text())
+    (mixed / "config.json").write_text(json.dumps({**config, "extractor": "flexicubes"}))
+    with pytest.raises(CheckpointError, match=r"(?s)cannot load the model.*Missing key.*weight_head"):
+        TextToMeshPipeline.from_pretrained(mixed)
