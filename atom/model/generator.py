@@ -125,11 +125,14 @@ class TriplaneGenerator(nn.Module):
             channels, cfg.head_hidden, cfg.head_layers, cfg.max_deformation
         )
         self.color_head = ColorHead(channels, cfg.head_hidden, cfg.head_layers)
-        # only with FlexiCubes, so a DMTet model's weights (and older checkpoints) have no weight-head tensors
+        # only with FlexiCubes, so a DMTet model's weights (and older checkpoints) have no weight-head tensors;
+        # initialised on a fork of the global RNG, so everything drawn after it (training's SDS noise) is the
+        # same with either extractor and same-seed runs differ only from stage 2 on
         self.weight_head: FlexiCubesWeightHead | None = None
         if cfg.extractor == "flexicubes":
-            self.weight_head = FlexiCubesWeightHead(
-                channels, cfg.head_hidden, cfg.head_layers, WEIGHT_OUTPUT_SCALE, zero_init=True)
+            with torch.random.fork_rng(devices=[]):
+                self.weight_head = FlexiCubesWeightHead(
+                    channels, cfg.head_hidden, cfg.head_layers, WEIGHT_OUTPUT_SCALE, zero_init=True)
 
     def forward(self, tokens: Tensor, mask: Tensor) -> Tensor:
         """tokens ``[B, L, text_dim]``, mask ``[B, L]`` (True = real token) -> triplane
