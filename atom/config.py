@@ -61,6 +61,20 @@ class MeshFormat(Enum):
     ply = "ply"
 
 
+class MeshExtractorKind(Enum):
+    """The differentiable mesh extractor (``atom.geometry.extractors.EXTRACTOR_KINDS``)."""
+
+    dmtet = "dmtet"  # marching tetrahedra on a tetrahedral grid
+    flexicubes = "flexicubes"  # FlexiCubes on a voxel grid, with per-cube weights from the generator's weight head
+
+
+class GeometryBackend(Enum):
+    """Whose implementation of the extractors runs (``atom.geometry.extractors.EXTRACTOR_BACKENDS``)."""
+
+    torch = "torch"  # atom's pure-PyTorch extractors (the default, what the tests check)
+    kaolin = "kaolin"  # NVIDIA kaolin's, when it is installed (an error otherwise, never a silent fallback)
+
+
 class TextureMode(Enum):
     vertex = "vertex"  # per-vertex colours from the colour head
     uv = "uv"  # xatlas unwrap + a texture image baked from the colour head (GLB only)
@@ -154,6 +168,21 @@ class ModelConfig:
     max_deformation: float = 0.25
     bound: float = 1.0
     normal_eps: float = 0.01
+    flexicubes_weight_scale: float = 0.5
+
+
+@dataclass
+class GeometryConfig:
+    """Which implementation of the mesh extractors runs (training, inference, export)."""
+
+    backend: GeometryBackend = GeometryBackend.torch
+
+
+@dataclass
+class InferGeometryConfig(GeometryConfig):
+    """At inference also the extractor: ``None`` uses the checkpoint's own (the one its stage 2 trained)."""
+
+    kind: MeshExtractorKind | None = None
 
 
 @dataclass
@@ -232,14 +261,21 @@ class Stage1Config:
 
 @dataclass
 class Stage2Config:
-    """DMTet extraction + rasterization at higher resolution; the whole network trains."""
+    """Mesh extraction (``geometry``: DMTet or FlexiCubes) + rasterization at higher resolution; the whole
+    network trains (with FlexiCubes also the generator's weight head, which exists only then)."""
 
     resolution: int = 64
     grid_resolution: int = 32
+    geometry: MeshExtractorKind = MeshExtractorKind.dmtet
     normal_consistency_weight: float = 0.1
     laplacian_weight: float = 0.1
     # an empty mesh's SDF is pulled towards the initial sphere (mean squared difference on the grid)
     empty_recovery_weight: float = 1.0
+    # FlexiCubes' regularisers (ignored with dmtet): L_dev, the sign-change BCE on grid edges, the L1 of the
+    # raw weights; the defaults are the weights of the FlexiCubes reference's mesh-optimisation example
+    flexicubes_deviation_weight: float = 0.5
+    flexicubes_sign_weight: float = 0.01
+    flexicubes_weight_l1_weight: float = 0.1
 
 
 @dataclass
@@ -251,6 +287,7 @@ class OptimConfig:
     lr_deformation: float = 1e-4
     lr_color: float = 1e-3
     lr_variance: float = 1e-3
+    lr_flexicubes_weights: float = 1e-3  # the FlexiCubes weight head (stage 2 with stage2.geometry=flexicubes)
     weight_decay: float = 0.0
     betas: tuple[float, float] = (0.9, 0.99)
     warmup_steps: int = 50
@@ -295,6 +332,7 @@ class TrainConfig:
     render: RenderConfig = field(default_factory=RenderConfig)
     stage1: Stage1Config = field(default_factory=Stage1Config)
     stage2: Stage2Config = field(default_factory=Stage2Config)
+    geometry: GeometryConfig = field(default_factory=GeometryConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     logger: LoggerConfig = field(default_factory=LoggerConfig)
@@ -389,6 +427,7 @@ class InferConfig:
     batch_size: int = 8  # prompts per forward pass
     device: str = "auto"
     progress: bool = True
+    geometry: InferGeometryConfig = field(default_factory=InferGeometryConfig)
     export: ExportConfig = field(default_factory=ExportConfig)
     postprocess: PostprocessConfig = field(default_factory=PostprocessConfig)
     preview: PreviewConfig = field(default_factory=PreviewConfig)

@@ -3,7 +3,8 @@
 Options (``conf/infer/infer.yaml``, schema ``atom.config.InferConfig``): ``prompts_file=``, ``out_dir=`` (default
 ``outputs/infer/<date_time>``), ``overwrite=false``, ``grid_resolution=64``, ``device=auto``,
 ``export.format=glb|obj|ply``, ``export.texture=vertex|uv``, ``postprocess.*``, ``preview.*`` and
-``interpolate.prompts=[a,b] interpolate.steps=5 interpolate.mode=linear|slerp``. Bad input exits with
+``interpolate.prompts=[a,b] interpolate.steps=5 interpolate.mode=linear|slerp``, ``geometry.kind=dmtet|flexicubes``
+(default: the checkpoint's own extractor) and ``geometry.backend=torch|kaolin``. Bad input exits with
 status 2 and a one-line reason before any work.
 """
 

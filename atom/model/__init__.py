@@ -10,7 +10,13 @@ from atom.model.checkpoints import (
 )
 from atom.model.generator import GeneratorConfig, TriplaneGenerator
 from atom.model.heads import ColorHead, DeformationHead, FlexiCubesWeightHead, SDFDeformationHead, SDFHead
-from atom.model.mesh_extraction import surface_deformation, triplanes_to_meshes
+from atom.model.mesh_extraction import (
+    Extraction,
+    extract_triplanes,
+    extraction_grid,
+    surface_deformation,
+    triplanes_to_meshes,
+)
 from atom.model.reconstruction import (
     RECONSTRUCTION_PRESETS,
     GridFields,
@@ -30,6 +36,7 @@ __all__ = [
     "CorruptCheckpointError",
     "ColorHead",
     "DeformationHead",
+    "Extraction",
     "FlexiCubesWeightHead",
     "GeneratorConfig",
     "GridFields",
@@ -40,6 +47,8 @@ __all__ = [
     "TextToTriplane",
     "TriplaneConv",
     "TriplaneGenerator",
+    "extract_triplanes",
+    "extraction_grid",
     "input_noise_coefficients",
     "list_checkpoints",
     "pooled_context",

@@ -1,4 +1,5 @@
-"""The generator: a front end that maps conditioning to a triplane, plus SDF, deformation and colour heads.
+"""The generator: a front end that maps conditioning to a triplane, plus SDF, deformation and colour heads (and,
+for FlexiCubes extraction, a weight head).
 
 ``TriplaneGenerator.forward`` runs the front end once per prompt; the field methods (``sdf``, ``color``,
 ``deformation``, ``sdf_and_gradient``, ``field``) then query that triplane at any number of points
@@ -21,7 +22,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from atom.model.heads import ColorHead, DeformationHead, SDFHead
+from atom.geometry.extractors import EXTRACTOR_KINDS
+from atom.model.heads import ColorHead, DeformationHead, FlexiCubesWeightHead, SDFHead
 from atom.model.pretrained import (
     load_pretrained_weights,
     read_pretrained_config,
@@ -30,6 +32,9 @@ from atom.model.pretrained import (
 from atom.model.text_to_triplane import TextToTriplane
 from atom.model.triplane import check_triplane, sample_triplane
 from atom.render.field import FieldSamples
+
+#: the weight head's output scale (CRM's): raw weights start small, near FlexiCubes' defaults
+WEIGHT_OUTPUT_SCALE = 0.1
 
 
 @dataclass(frozen=True)
@@ -46,6 +51,11 @@ class GeneratorConfig:
         bound: the triplane covers ``[-bound, bound]^3``.
         normal_eps: step of the central finite differences of ``sdf_and_gradient``; about a third of a
             triplane texel (``2 * bound / R``) at the defaults, so the stencil smooths across texels.
+        flexicubes_weight_scale: FlexiCubes' normalisation of the raw weights (``weight_scale`` of
+            :func:`atom.geometry.flexicubes.flexicubes`, in [0, 1)).
+        extractor: the mesh extractor the model is trained for, "dmtet" or "flexicubes"; "flexicubes" adds the
+            weight head (8 corner features of a cube -> its 21 raw FlexiCubes weights). Set by training from
+            ``stage2.geometry``, not by ``ModelConfig``; a config without it (older checkpoints) means "dmtet".
     """
 
     text_dim: int = 384
@@ -61,12 +71,18 @@ class GeneratorConfig:
     max_deformation: float = 0.25
     bound: float = 1.0
     normal_eps: float = 0.01
+    flexicubes_weight_scale: float = 0.5
+    extractor: str = "dmtet"
 
     def __post_init__(self) -> None:
         if self.bound <= 0 or self.normal_eps <= 0:
             raise ValueError(
                 f"bound and normal_eps must be > 0, got bound={self.bound}, normal_eps={self.normal_eps}"
             )
+        if self.extractor not in EXTRACTOR_KINDS:
+            raise ValueError(f"unknown extractor {self.extractor!r}; accepted: {', '.join(EXTRACTOR_KINDS)}")
+        if not 0 <= self.flexicubes_weight_scale < 1:
+            raise ValueError(f"flexicubes_weight_scale must be in [0, 1), got {self.flexicubes_weight_scale}")
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> GeneratorConfig:
@@ -109,6 +125,14 @@ class TriplaneGenerator(nn.Module):
             channels, cfg.head_hidden, cfg.head_layers, cfg.max_deformation
         )
         self.color_head = ColorHead(channels, cfg.head_hidden, cfg.head_layers)
+        # only with FlexiCubes, so a DMTet model's weights (and older checkpoints) have no weight-head tensors;
+        # initialised on a fork of the global RNG, so everything drawn after it (training's SDS noise) is the
+        # same with either extractor and same-seed runs differ only from stage 2 on
+        self.weight_head: FlexiCubesWeightHead | None = None
+        if cfg.extractor == "flexicubes":
+            with torch.random.fork_rng(devices=[]):
+                self.weight_head = FlexiCubesWeightHead(
+                    channels, cfg.head_hidden, cfg.head_layers, WEIGHT_OUTPUT_SCALE, zero_init=True)
 
     def forward(self, tokens: Tensor, mask: Tensor) -> Tensor:
         """tokens ``[B, L, text_dim]``, mask ``[B, L]`` (True = real token) -> triplane
@@ -136,6 +160,17 @@ class TriplaneGenerator(nn.Module):
         """Offsets ``[B, M, 3]`` (world units) of tet-grid vertices ``points [B, M, 3]`` for a grid of edge
         length ``cell_size``; each coordinate is at most ``max_deformation * cell_size``."""
         return self.deformation_head(self._features(triplane, points), cell_size)
+
+    def flexicubes_weights(self, triplane: Tensor, corners: Tensor) -> Tensor:
+        """Raw FlexiCubes weights ``[B, N, 21]`` (beta 0:12, alpha 12:20, gamma 20) of N cubes with corner points
+        ``corners [B, N, 8, 3]`` (FlexiCubes' corner order), from the corners' triplane features."""
+        if self.weight_head is None:
+            raise RuntimeError(f"this generator has no FlexiCubes weight head (extractor={self.config.extractor!r})")
+        if corners.dim() != 4 or corners.shape[2:] != (8, 3):
+            raise ValueError(f"corners must be [B, N, 8, 3], got {list(corners.shape)}")
+        batch, cubes = corners.shape[:2]
+        features = self._features(triplane, corners.reshape(batch, cubes * 8, 3))
+        return self.weight_head(features.reshape(batch, cubes, 8, -1))
 
     def _sdf_stencil(self, triplane: Tensor, points: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """sdf ``[B, M]``, its central-difference gradient ``[B, M, 3]`` and the features ``[B, M, C]`` at
@@ -179,13 +214,16 @@ class TriplaneGenerator(nn.Module):
 
     def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
         """Parameters by part, for per-part learning rates and freezing: keys "front_end", "sdf",
-        "deformation", "color"."""
-        return {
+        "deformation", "color", and "flexicubes_weights" when the model has the weight head."""
+        groups = {
             "front_end": list(self.front_end.parameters()),
             "sdf": list(self.sdf_head.parameters()),
             "deformation": list(self.deformation_head.parameters()),
             "color": list(self.color_head.parameters()),
         }
+        if self.weight_head is not None:
+            groups["flexicubes_weights"] = list(self.weight_head.parameters())
+        return groups
 
     def num_parameters(self) -> int:
         """Number of scalar parameters."""

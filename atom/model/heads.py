@@ -187,16 +187,19 @@ class FlexiCubesWeightHead(nn.Module):
     ``weights = scale * mlp(concat(corner features))``, ``[..., 21]`` = 12 edge (beta), 8 corner (alpha) and
     1 cube (gamma) raw weights, normalised by :func:`atom.geometry.flexicubes.flexicubes`. Corners come in
     FlexiCubes' order (corner k at offset ``(k & 1, (k >> 1) & 1, (k >> 2) & 1)``). CRM: one hidden layer of
-    512 (SiLU), ``scale = 0.1``.
+    512 (SiLU), ``scale = 0.1``. With ``zero_init`` the last layer starts at zero: every raw weight is 0, i.e.
+    FlexiCubes' default weights (AToM's stage 2 starts so from a stage-1 model).
     """
 
     def __init__(
-        self, in_channels: int = 32, hidden: int = 512, layers: int = 1, scale: float = 0.1
+        self, in_channels: int = 32, hidden: int = 512, layers: int = 1, scale: float = 0.1, zero_init: bool = False
     ) -> None:
         super().__init__()
         self.in_channels = in_channels
         self.scale = scale
         self.net = mlp(8 * in_channels, hidden, layers, 21, "silu")
+        if zero_init:
+            _zero_last_layer(self.net)
 
     def forward(self, corner_features: Tensor) -> Tensor:
         """corner_features ``[B, N, 8, C]`` -> raw weights ``[B, N, 21]``."""

@@ -230,7 +230,12 @@ def run_inference(cfg: InferConfig) -> dict:
     out_dir = output_dir(cfg.out_dir, cfg.overwrite, now)
     with timer(timing, "load_s"):
         checkpoint = resolve_checkpoint(cfg.ckpt)
-        pipeline = TextToMeshPipeline.from_pretrained(checkpoint, device=device)
+        kind = cfg.geometry.kind.value if cfg.geometry.kind is not None else None  # None: the checkpoint's
+        try:
+            pipeline = TextToMeshPipeline.from_pretrained(checkpoint, device=device, extractor=kind,
+                                                          backend=cfg.geometry.backend.value)
+        except ImportError as err:  # geometry.backend=kaolin without kaolin
+            raise InferenceError(f"geometry.backend={cfg.geometry.backend.value}: {err}") from err
 
     out_dir.mkdir(parents=True, exist_ok=True)
     writer = MeshWriter(cfg.export, cfg.postprocess, cfg.preview, out_dir)
@@ -267,6 +272,7 @@ def run_inference(cfg: InferConfig) -> dict:
     summary = {
         "checkpoint": str(checkpoint), "created": now.isoformat(timespec="seconds"), "out_dir": str(out_dir),
         "device": str(pipeline.device), "grid_resolution": cfg.grid_resolution,
+        "geometry": {"kind": pipeline.extractor, "backend": pipeline.backend},
         "export": OmegaConf.to_container(OmegaConf.structured(cfg.export), enum_to_str=True),
         "postprocess": OmegaConf.to_container(OmegaConf.structured(cfg.postprocess), enum_to_str=True),
         "prompts": records, "empty": empty, "interpolation": interpolation,

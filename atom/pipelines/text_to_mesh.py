@@ -2,7 +2,10 @@
 
 ``TextToMeshPipeline.from_pretrained(path)`` opens a checkpoint (or a run directory: its newest checkpoint)
 with the text encoder named in the checkpoint's own config; ``pipe(prompts)`` returns one ``Mesh`` per prompt
-with vertex colours from the colour head. The grid resolution is chosen per call (64 on CPU, 128 on GPU).
+with vertex colours from the colour head. The grid resolution is chosen per call (64 on CPU, 128 on GPU). The
+mesh extractor is the checkpoint's own (``GeneratorConfig.extractor``: DMTet, or FlexiCubes with its weight
+head; older checkpoints are DMTet) unless ``extractor=`` overrides it (logged); ``backend=`` picks whose
+extractors run ("torch" or "kaolin").
 ``pipe.interpolate(prompts, steps, mode)`` walks the text embeddings between consecutive prompts.
 """
 
@@ -17,8 +20,8 @@ from torch import Tensor
 
 from atom.build import build_text_encoder
 from atom.config import TrainConfig
-from atom.geometry import Mesh, tetrahedral_grid
-from atom.model import CheckpointError, TriplaneGenerator, resolve_checkpoint, triplanes_to_meshes
+from atom.geometry import Mesh, mesh_extractor
+from atom.model import CheckpointError, TriplaneGenerator, extraction_grid, resolve_checkpoint, triplanes_to_meshes
 from atom.pipelines.interpolation import InterpolationPoint, interpolate_embeddings, walk
 from atom.text import TextEmbeddings, TextEncoder
 
@@ -30,16 +33,28 @@ COLOUR_CHUNK = 1 << 18
 class TextToMeshPipeline:
     """A trained text-to-triplane model with its text encoder: ``TextToMeshPipeline.from_pretrained(path)(prompts)``."""
 
-    def __init__(self, model: TriplaneGenerator, text_encoder: TextEncoder | None, device: str | torch.device = "cpu"):
+    def __init__(self, model: TriplaneGenerator, text_encoder: TextEncoder | None, device: str | torch.device = "cpu",
+                 extractor: str | None = None, backend: str = "torch"):
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
         self.text_encoder = text_encoder
+        trained = model.config.extractor
+        self.extractor = extractor or trained
+        self.backend = backend
+        mesh_extractor(self.extractor, backend)  # a bad name or a missing kaolin fails here, not mid-run
+        if self.extractor != trained:
+            weights = "" if model.weight_head is not None else " at FlexiCubes' default weights (no weight head)"
+            logger.info("mesh extractor %s%s for a model trained with %s", self.extractor,
+                        weights if self.extractor == "flexicubes" else "", trained)
 
     @classmethod
     def from_pretrained(
-        cls, path: str | Path, device: str | torch.device = "cpu", text_encoder: TextEncoder | None = None
+        cls, path: str | Path, device: str | torch.device = "cpu", text_encoder: TextEncoder | None = None,
+        extractor: str | None = None, backend: str = "torch",
     ) -> TextToMeshPipeline:
-        """Open a checkpoint directory or a run directory; build the text encoder its config names."""
+        """Open a checkpoint directory or a run directory; build the text encoder its config names. ``extractor``
+        ("dmtet" | "flexicubes", None: the checkpoint's own) and ``backend`` ("torch" | "kaolin") choose the
+        mesh extraction."""
         checkpoint = resolve_checkpoint(path)
         try:
             model = TriplaneGenerator.from_pretrained(checkpoint)
@@ -65,7 +80,7 @@ class TextToMeshPipeline:
             raise CheckpointError(f"text encoder gives {text_encoder.dim}-d tokens, the model in "
                                   f"{str(checkpoint)!r} expects {model.config.text_dim}")
         logger.info("loaded %s (%s)", checkpoint, text_encoder.identity)
-        return cls(model, text_encoder, device)
+        return cls(model, text_encoder, device, extractor, backend)
 
     def encode(self, prompts: list[str]) -> TextEmbeddings:
         if self.text_encoder is None:
@@ -79,10 +94,10 @@ class TextToMeshPipeline:
 
     @torch.no_grad()
     def meshes(self, triplanes: Tensor, grid_resolution: int = 64, colour: bool = True) -> list[Mesh]:
-        """One mesh per triplane ``[B, 3, C, R, R]`` on a tetrahedral grid of ``grid_resolution`` cells per
-        axis; vertex colours from the colour head unless ``colour=False``."""
-        grid = tetrahedral_grid(grid_resolution, bound=self.model.config.bound).to(self.device)
-        return triplanes_to_meshes(self.model, triplanes, grid, colour=colour)
+        """One mesh per triplane ``[B, 3, C, R, R]`` with the pipeline's extractor on a grid of ``grid_resolution``
+        cells per axis; vertex colours from the colour head unless ``colour=False``."""
+        grid = extraction_grid(self.extractor, grid_resolution, self.model.config.bound, self.device)
+        return triplanes_to_meshes(self.model, triplanes, grid, colour=colour, backend=self.backend)
 
     @torch.no_grad()
     def colours(self, triplane: Tensor, points: Tensor) -> Tensor:

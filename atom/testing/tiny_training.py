@@ -51,23 +51,25 @@ def compose_tiny(root: Path, run_dir: Path, *overrides: str) -> TrainConfig:
     return OmegaConf.to_object(cfg)
 
 
-def tiny_checkpoint(root: Path) -> Path:
+def tiny_checkpoint(root: Path, *overrides: str) -> Path:
     """A checkpoint of a freshly built tiny text-to-triplane model (tiny T5 text encoder, 8^2 triplanes) under
-    ``root/run``, saved through the trainer's own ``save_checkpoint``; returns its directory.
+    ``root/run``, saved through the trainer's own ``save_checkpoint``; returns its directory. ``overrides``
+    (Hydra) change the config, e.g. ``stage2.geometry=flexicubes`` (the model then has the weight head).
 
     Untrained: even one tiny training step costs far longer on a shared CPU, and its users (inference, the
     app) test mechanics, not quality. The SDF and deformation heads' last layers (zero at initialisation,
     which would make every prompt the same sphere) get small seeded random weights so that the geometry
-    depends on the prompt and the deformation path is exercised.
+    depends on the prompt and the deformation path is exercised (the FlexiCubes weight head's too).
     """
     run = root / "run"
-    cfg = compose_tiny(root, run)
+    cfg = compose_tiny(root, run, *overrides)
     with torch.random.fork_rng():  # the same weights in every process, whatever the global RNG holds
         torch.manual_seed(0)
-        model = build_model(cfg.model)
+        model = build_model(cfg.model, cfg.stage2.geometry)
     rng = torch.Generator().manual_seed(0)
+    heads = [model.sdf_head, model.deformation_head] + ([model.weight_head] if model.weight_head else [])
     with torch.no_grad():
-        for head in (model.sdf_head, model.deformation_head):
+        for head in heads:
             last = head.net[-1]
             last.weight.copy_(0.3 * torch.randn(last.weight.shape, generator=rng))
             last.bias.zero_()

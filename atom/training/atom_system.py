@@ -8,9 +8,12 @@ regularisers:
 
 - stage 1 (steps ``< stage1.steps``): NeuS volume rendering at low resolution, eikonal loss; the deformation
   head is frozen and the NeuS sharpness trains;
-- stage 2: DMTet extraction + rasterization at higher resolution, normal-consistency and Laplacian losses
-  (and a pull towards the initial sphere for a prompt whose mesh vanished); the whole network trains, the
-  NeuS sharpness is frozen.
+- stage 2: mesh extraction (``stage2.geometry``: DMTet, or FlexiCubes with the generator's weight head) +
+  rasterization at higher resolution, normal-consistency and Laplacian losses (and a pull towards the
+  initial sphere for a prompt whose mesh vanished; with FlexiCubes also its ``L_dev``, sign-change and
+  weight-L1 regularisers); the whole network trains, the NeuS sharpness is frozen. The weight head exists
+  only with FlexiCubes and trains only in stage 2. ``geometry.backend`` picks whose extractors run
+  (logged once at start; kaolin when asked and missing is an error).
 
 Text embeddings are computed once at start (through the on-disk embedding cache when ``embedding_cache`` is
 set); when every prompt is already cached, no text encoder is built at all.
@@ -30,8 +33,8 @@ from torch import Tensor, nn
 
 from atom.build import build_guidance, build_model, build_prompt_set, build_text_encoder, resolve_device
 from atom.config import TextConfig, TrainConfig
-from atom.geometry import Mesh, tetrahedral_grid
-from atom.model import TriplaneGenerator, triplanes_to_meshes
+from atom.geometry import Mesh, mesh_extractor
+from atom.model import TriplaneGenerator, extraction_grid, triplanes_to_meshes
 from atom.prompts import PromptSet, ViewDependentEmbeddings
 from atom.render import (
     SHADING_MODES,
@@ -52,9 +55,11 @@ from atom.training.trainer import Trainer
 
 logger = logging.getLogger(__name__)
 
-#: parameter groups that train in each stage: the deformation head only acts on the DMTet mesh (stage 2),
-#: the NeuS sharpness only in volume rendering (stage 1)
-STAGE_GROUPS = {1: {"front_end", "sdf", "color", "variance"}, 2: {"front_end", "sdf", "color", "deformation"}}
+#: parameter groups that train in each stage: the deformation head and the FlexiCubes weight head (present only
+#: with stage2.geometry=flexicubes) only act on the extracted mesh (stage 2), the NeuS sharpness only in volume
+#: rendering (stage 1)
+STAGE_GROUPS = {1: {"front_end", "sdf", "color", "variance"},
+                2: {"front_end", "sdf", "color", "deformation", "flexicubes_weights"}}
 #: turntable views per prompt in the preview grids
 PREVIEW_VIEWS = 4
 #: prompts per forward pass when extracting meshes for export and evaluation
@@ -92,7 +97,10 @@ class AToMSystem(TrainingSystem):
             raise ValueError(
                 f"the text encoder gives {self.text.tokens.shape[-1]}-d tokens but model.text_dim is "
                 f"{cfg.model.text_dim}: set model.text_dim={self.text.tokens.shape[-1]}")
-        self.model: TriplaneGenerator = build_model(cfg.model).to(device)
+        self.geometry = cfg.stage2.geometry.value
+        self.backend = cfg.geometry.backend.value
+        mesh_extractor(self.geometry, self.backend)  # fails now (kaolin missing), and logs the choice once
+        self.model: TriplaneGenerator = build_model(cfg.model, cfg.stage2.geometry).to(device)
         self.neus = NeuSRenderer(
             num_samples=cfg.stage1.num_samples, num_importance=cfg.stage1.num_importance,
             bound=cfg.model.bound, init_inv_std=cfg.stage1.init_inv_std).to(device)
@@ -102,7 +110,7 @@ class AToMSystem(TrainingSystem):
                 f"the guidance model expects text embeddings of width {self.guidance.embedding_dim} but its text "
                 f"encoder gives {self.view_embeddings.dim}: set guidance.text to the model's own encoder")
         self.rasterizer = make_rasterizer(cfg.render.rasterizer.value)
-        self.grid = tetrahedral_grid(cfg.stage2.grid_resolution, bound=cfg.model.bound, device=device)
+        self.grid = extraction_grid(self.geometry, cfg.stage2.grid_resolution, cfg.model.bound, device)
         logger.info(
             "model %.2fM parameters; %d prompts (%d train on this rank, %d held out); guidance %s",
             sum(p.numel() for p in self.model.parameters()) / 1e6, len(self.prompts.prompts),
@@ -178,7 +186,8 @@ class AToMSystem(TrainingSystem):
         cfg = self.config
         if phase == 1:
             return render_stage1(self.model, triplanes, self.neus, views, cfg.stage1.resolution)
-        return render_stage2(self.model, triplanes, self.grid, self.rasterizer, views, cfg.stage2.resolution)
+        return render_stage2(self.model, triplanes, self.grid, self.rasterizer, views, cfg.stage2.resolution,
+                             self.backend)
 
     def forward(self, batch: PromptBatch) -> StepOutput:
         cfg = self.config
@@ -193,6 +202,10 @@ class AToMSystem(TrainingSystem):
         else:
             weights = {"normal_consistency": cfg.stage2.normal_consistency_weight,
                        "laplacian": cfg.stage2.laplacian_weight, "empty_recovery": cfg.stage2.empty_recovery_weight}
+            if self.geometry == "flexicubes":
+                weights |= {"flexicubes_deviation": cfg.stage2.flexicubes_deviation_weight,
+                            "flexicubes_sign": cfg.stage2.flexicubes_sign_weight,
+                            "flexicubes_weights": cfg.stage2.flexicubes_weight_l1_weight}
         view_ids = batch.prompt_ids.repeat_interleave(cfg.render.views_per_prompt)
         cond, uncond = self.view_embeddings.lookup(view_ids, batch.views.cameras.view_labels())
         sds = self.guidance(out.images.float(), cond, uncond, progress=batch.step / cfg.trainer.max_steps)
@@ -244,14 +257,15 @@ class AToMSystem(TrainingSystem):
 
     @torch.no_grad()
     def extract_meshes(self, prompt_ids: list[int], grid_resolution: int) -> list[Mesh]:
-        """One coloured mesh per prompt on a tetrahedral grid of ``grid_resolution`` cells per axis."""
-        grid = tetrahedral_grid(grid_resolution, bound=self.config.model.bound, device=self.device)
+        """One coloured mesh per prompt with the stage-2 extractor on a grid of ``grid_resolution`` cells per axis."""
+        grid = extraction_grid(self.geometry, grid_resolution, self.config.model.bound, self.device)
         self.model.eval()
         meshes: list[Mesh] = []
         for start in range(0, len(prompt_ids), EXTRACT_BATCH):
             ids = torch.tensor(prompt_ids[start : start + EXTRACT_BATCH], device=self.device)
             text = self.text[ids]
-            meshes += triplanes_to_meshes(self.model, self.model(text.tokens, text.mask), grid)
+            meshes += triplanes_to_meshes(self.model, self.model(text.tokens, text.mask), grid,
+                                          backend=self.backend)
         self.model.train()
         return meshes
 

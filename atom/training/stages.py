@@ -5,8 +5,10 @@ and return shaded images ``[B * V, 3, H, W]`` in [0, 1] (through the one view sh
 ``atom.render.view_shader``) plus their regularisers:
 
 - stage 1: NeuS volume rendering of the SDF/colour fields at low resolution (deformation head unused);
-- stage 2: DMTet marching tetrahedra per prompt (SDF + bounded deformation on the tet grid), then
-  rasterization at the higher resolution, colour queried at the rasterized surface points.
+- stage 2: mesh extraction per prompt, DMTet (marching tetrahedra: SDF + bounded deformation on the tet
+  grid) or FlexiCubes (a voxel grid: also the weight head's per-cube weights, and FlexiCubes' own
+  regularisers), then rasterization at the higher resolution, colour queried at the rasterized surface
+  points.
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
-from atom.geometry import TetrahedralGrid
-from atom.model import TriplaneGenerator, triplanes_to_meshes
+from atom.geometry import TetrahedralGrid, VoxelGrid
+from atom.model import TriplaneGenerator, extract_triplanes
+from atom.model.mesh_extraction import FLEXICUBES_LOSSES
 from atom.render import Cameras, NeuSRenderer, Rasterizer, ViewShading, render_mesh, shade_views
 from atom.render.field import FieldSamples
 from atom.training.regularizers import eikonal_loss, laplacian_loss, normal_consistency_loss
@@ -80,15 +83,19 @@ def render_stage1(
 def render_stage2(
     model: TriplaneGenerator,
     triplanes: Tensor,
-    grid: TetrahedralGrid,
+    grid: TetrahedralGrid | VoxelGrid,
     rasterizer: Rasterizer,
     views: Views,
     resolution: int,
+    backend: str = "torch",
 ) -> StageOutput:
-    """Extract each prompt's mesh and rasterize it from its V cameras at ``resolution`` px."""
+    """Extract each prompt's mesh (DMTet on a tetrahedral grid, FlexiCubes on a voxel grid, on ``backend``) and
+    rasterize it from its V cameras at ``resolution`` px. With FlexiCubes the losses also hold its
+    regularisers (``FLEXICUBES_LOSSES``), averaged over the prompts."""
     batch = triplanes.shape[0]
     n_views = len(views.cameras) // batch
-    meshes = triplanes_to_meshes(model, triplanes, grid, colour=False)
+    extractions = extract_triplanes(model, triplanes, grid, colour=False, backend=backend)
+    meshes = [out.mesh for out in extractions]
     device = triplanes.device
     images = []
     empty, normal_terms, laplace_terms, recovery_terms = [], [], [], []
@@ -116,4 +123,7 @@ def render_stage2(
         "laplacian": torch.stack(laplace_terms).mean() if laplace_terms else zero,
         "empty_recovery": torch.stack(recovery_terms).sum() / batch if recovery_terms else zero,
     }
+    if isinstance(grid, VoxelGrid):
+        for name in FLEXICUBES_LOSSES:
+            losses[name] = torch.stack([out.losses[name] for out in extractions]).mean()
     return StageOutput(torch.cat(images).clamp(0, 1), losses, empty)

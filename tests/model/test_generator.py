@@ -191,3 +191,20 @@ def test_loading_weights_that_do_not_match_config(tmp_path: Path) -> None:
     (tmp_path / "config.json").write_text("{broken")
     with pytest.raises(ValueError, match="not valid JSON"):
         TriplaneGenerator.from_pretrained(tmp_path)
+
+
+def test_the_flexicubes_weight_head_leaves_the_rest_and_the_global_rng_unchanged():
+    """Same seed, either extractor: the shared parameters are equal and the global RNG continues identically
+    (training's noise draws), so same-seed runs differ only where FlexiCubes acts."""
+    torch.manual_seed(3)
+    dmtet = TriplaneGenerator(TINY)
+    after_dmtet = torch.rand(4)
+    torch.manual_seed(3)
+    flexi = TriplaneGenerator(TINY, extractor="flexicubes")
+    assert torch.equal(torch.rand(4), after_dmtet)
+    shared = dmtet.state_dict()
+    assert set(flexi.state_dict()) - set(shared) == {k for k in flexi.state_dict() if k.startswith("weight_head.")}
+    assert all(torch.equal(value, flexi.state_dict()[key]) for key, value in shared.items())
+    assert "flexicubes_weights" in flexi.parameter_groups() and "flexicubes_weights" not in dmtet.parameter_groups()
+    with pytest.raises(ValueError, match="unknown extractor 'mc'; accepted: dmtet, flexicubes"):
+        TriplaneGenerator(TINY, extractor="mc")

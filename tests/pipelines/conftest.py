@@ -16,5 +16,11 @@ def tiny_checkpoint(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_assets_flexi(tmp_path_factory) -> Path:
+    """The tiny checkpoint with the FlexiCubes weight head (``stage2.geometry=flexicubes``)."""
+    return build_tiny_checkpoint(tmp_path_factory.mktemp("inference_assets_flexi"), "stage2.geometry=flexicubes")
+
+
+@pytest.fixture(scope="session")
 def pipeline(tiny_checkpoint) -> TextToMeshPipeline:
     return TextToMeshPipeline.from_pretrained(tiny_checkpoint)

@@ -1,5 +1,5 @@
-"""The TextToMeshPipeline API on the tiny checkpoint: batching, the surface-only deformation, colour queries, and
-checkpoint errors."""
+"""The TextToMeshPipeline API on the tiny checkpoint: batching, the surface-only deformation, colour queries,
+checkpoint errors, old checkpoints (DMTet) and FlexiCubes extraction."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import shutil
 import pytest
 import torch
 
-from atom.geometry import extract_mesh, tetrahedral_grid
+from atom.geometry import extract_mesh, flexicubes, tetrahedral_grid, voxel_grid
 from atom.manifest import MANIFEST_NAME
 from atom.model import CheckpointError, surface_deformation, triplanes_to_meshes
 from atom.pipelines import TextToMeshPipeline
@@ -106,3 +106,74 @@ def test_surface_deformation_keeps_the_gradients_of_the_full_deformation(pipelin
     assert fast.abs().max() > 0
     torch.testing.assert_close(fast, gradient(full), rtol=1e-4, atol=1e-7)
     model.zero_grad(set_to_none=True)
+
+
+def _strip_new_keys(checkpoint, tmp_path):
+    """A copy of ``checkpoint`` whose config.json lacks the keys added with FlexiCubes (as written before)."""
+    old = _copy(checkpoint, tmp_path)
+    config = json.loads((old / "config.json").read_text())
+    for key in ("extractor", "flexicubes_weight_scale"):
+        config.pop(key)
+    (old / "config.json").write_text(json.dumps(config))
+    return old
+
+
+def test_an_old_checkpoint_loads_and_extracts_with_dmtet(pipeline, tiny_checkpoint, tmp_path):
+    old = TextToMeshPipeline.from_pretrained(_strip_new_keys(tiny_checkpoint, tmp_path))
+    assert old.extractor == "dmtet" and old.model.weight_head is None
+    assert "flexicubes_weights" not in old.model.parameter_groups()
+    triplanes = old.triplanes(old.encode(["a red cube"]))
+    mesh = old.meshes(triplanes, grid_resolution=10)[0]
+    grid = tetrahedral_grid(10)
+    with torch.no_grad():  # the DMTet mesh of the same fields, extracted directly
+        sdf = old.model.sdf(triplanes, grid.vertices[None])[0]
+        reference = extract_mesh(grid, sdf, old.model.deformation(triplanes, grid.vertices[None], grid.cell_size)[0])
+    assert mesh.num_faces > 0 and torch.equal(mesh.faces, reference.faces)
+    torch.testing.assert_close(mesh.vertices, reference.vertices, rtol=0, atol=1e-6)
+
+
+def test_flexicubes_on_a_dmtet_checkpoint_uses_the_default_weights(pipeline, tiny_checkpoint, tmp_path):
+    """FlexiCubes asked of a model without a weight head: every raw weight 0; deformation and weights are queried
+    only on the surface cubes, which gives the mesh of the full deformation."""
+    flexi = TextToMeshPipeline.from_pretrained(_strip_new_keys(tiny_checkpoint, tmp_path), extractor="flexicubes")
+    triplanes = flexi.triplanes(flexi.encode(["a green cone"]))
+    mesh = flexi.meshes(triplanes, grid_resolution=12, colour=False)[0]
+    grid = voxel_grid(12)
+    with torch.no_grad():
+        sdf = flexi.model.sdf(triplanes, grid.vertices[None])[0]
+        full = flexi.model.deformation(triplanes, grid.vertices[None], grid.cell_size)[0]
+        reference = flexicubes(grid, sdf, deformation=full).mesh
+    assert mesh.num_faces > 0 and torch.equal(mesh.faces, reference.faces)
+    torch.testing.assert_close(mesh.vertices, reference.vertices, rtol=0, atol=1e-6)
+    # (not checked watertight: the untrained tiny model's surface may leave the grid, where any extractor cuts it)
+
+
+def test_flexicubes_surface_queries_give_the_mesh_of_full_queries(tiny_assets_flexi):
+    """With the weight head, weights and offsets queried for every cube and vertex give the same mesh."""
+    pipe = TextToMeshPipeline.from_pretrained(tiny_assets_flexi)
+    triplanes = pipe.triplanes(pipe.encode(["a blue sphere"]))
+    mesh = pipe.meshes(triplanes, grid_resolution=12, colour=False)[0]
+    grid = voxel_grid(12)
+    with torch.no_grad():
+        sdf = pipe.model.sdf(triplanes, grid.vertices[None])[0]
+        full = pipe.model.deformation(triplanes, grid.vertices[None], grid.cell_size)[0]
+        weights = pipe.model.flexicubes_weights(triplanes, grid.vertices[grid.cubes][None])[0]
+        assert weights.abs().max() > 1e-3, "the test checkpoint's weight head should move the weights"
+        reference = flexicubes(grid, sdf, weights[:, :12], weights[:, 12:20], weights[:, 20], full,
+                               weight_scale=pipe.model.config.flexicubes_weight_scale).mesh
+    assert torch.equal(mesh.faces, reference.faces)
+    torch.testing.assert_close(mesh.vertices, reference.vertices, rtol=0, atol=1e-6)
+
+
+def test_an_unknown_extractor_is_a_clear_error(pipeline):
+    with pytest.raises(ValueError, match="unknown mesh extractor 'marching_cubes'; accepted: dmtet, flexicubes"):
+        TextToMeshPipeline(pipeline.model, pipeline.text_encoder, extractor="marching_cubes")
+
+
+def test_a_flexicubes_config_over_dmtet_weights_is_a_clear_error(tiny_checkpoint, tmp_path):
+    """The weight head's tensors are part of a FlexiCubes model: a config that promises them must find them."""
+    mixed = _copy(tiny_checkpoint, tmp_path)
+    config = json.loads((mixed / "config.json").read_text())
+    (mixed / "config.json").write_text(json.dumps({**config, "extractor": "flexicubes"}))
+    with pytest.raises(CheckpointError, match=r"(?s)cannot load the model.*Missing key.*weight_head"):
+        TextToMeshPipeline.from_pretrained(mixed)
