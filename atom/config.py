@@ -300,8 +300,8 @@ class CRMTrainConfig:
 
     Sizes in pixels, angles in degrees, distances in world units. ``preset`` names a
     ``ReconstructionConfig`` preset ("toy" | "crm"), ``tile_size`` overrides its tile side; ``mesh_resolution``
-    is the marching-tetrahedra grid of the ground-truth meshes that are rendered. Loss weights as CRM's paper: MSE + 0.5 mask + 0.5 depth + 0.005
-    FlexiCubes regularisers (+ 0.1 LPIPS, off while ``lpips_path`` is null).
+    is the marching-tetrahedra grid of the ground-truth meshes that are rendered. Loss weights as CRM's paper:
+    MSE + 0.5 mask + 0.5 depth + 0.005 FlexiCubes regularisers (+ 0.1 LPIPS, off while ``lpips_path`` is null).
     """
 
     preset: str = "toy"
