@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from atom.evaluation.image_metrics import psnr, ssim
+
 SSIM_K1, SSIM_K2 = 0.01, 0.03
 
 
