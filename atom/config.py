@@ -107,6 +107,13 @@ class SystemKind(Enum):
     crm = "crm"  # CRM's reconstruction model on rendered toy objects (atom.training.crm_system)
 
 
+class ReconstructionPreset(Enum):
+    """``atom.model.reconstruction.RECONSTRUCTION_PRESETS``: CRM's released sizes or the CPU toy size."""
+
+    toy = "toy"
+    crm = "crm"
+
+
 class Holdout(Enum):
     """Which prompts of a template grid are held out (``PromptSet.from_grid``)."""
 
@@ -304,7 +311,7 @@ class CRMTrainConfig:
     MSE + 0.5 mask + 0.5 depth + 0.005 FlexiCubes regularisers (+ 0.1 LPIPS, off while ``lpips_path`` is null).
     """
 
-    preset: str = "toy"
+    preset: ReconstructionPreset = ReconstructionPreset.toy
     tile_size: int | None = None  # null: the preset's; the input views' side in pixels (sets the triplane's)
     objects_per_step: int = 4
     supervision_views: int = 4

@@ -99,7 +99,7 @@ class CRMSystem(TrainingSystem):
         self.crm: CRMTrainConfig = cfg.crm
         self.device = device
         sizes = {} if cfg.crm.tile_size is None else {"tile_size": cfg.crm.tile_size}
-        self.model = ReconstructionModel(cfg.crm.preset, **sizes).to(device)
+        self.model = ReconstructionModel(cfg.crm.preset.value, **sizes).to(device)
         self.rasterizer = make_rasterizer(cfg.render.rasterizer.value)
         model_cfg = self.model.config
         self.grid = voxel_grid(model_cfg.grid_resolution, model_cfg.bound, device=device)
@@ -108,7 +108,7 @@ class CRMSystem(TrainingSystem):
                 f"crm.lpips_path={cfg.crm.lpips_path!r}: LPIPS is not wired in this build (no LPIPS package or "
                 "weights offline); leave crm.lpips_path null to train without the LPIPS term")
         logger.info("CRM reconstruction: LPIPS term off (crm.lpips_path is null; no weights offline)")
-        logger.info("CRM reconstruction model (%s) %.2fM parameters, grid %d", cfg.crm.preset,
+        logger.info("CRM reconstruction model (%s) %.2fM parameters, grid %d", cfg.crm.preset.value,
                     self.model.num_parameters() / 1e6, model_cfg.grid_resolution)
 
     # ------------------------------------------------------------------------------ the system interface

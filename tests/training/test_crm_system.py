@@ -33,7 +33,7 @@ def _config(*overrides: str) -> TrainConfig:
 def test_the_crm_toy_experiment_selects_the_crm_system():
     cfg = _config()
     assert cfg.system is SystemKind.crm
-    assert cfg.crm.preset == "toy" and cfg.crm.tile_size == 32
+    assert cfg.crm.preset.value == "toy" and cfg.crm.tile_size == 32
 
 
 def test_losses_match_hand_computed_values():
