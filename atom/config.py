@@ -114,6 +114,20 @@ class TimestepAnneal(Enum):
     sqrt = "sqrt"
 
 
+class SystemKind(Enum):
+    """Which training system ``python -m atom.train`` runs."""
+
+    atom = "atom"  # text-to-mesh by score distillation (atom.training.atom_system)
+    crm = "crm"  # CRM's reconstruction model on rendered toy objects (atom.training.crm_system)
+
+
+class ReconstructionPreset(Enum):
+    """``atom.model.reconstruction.RECONSTRUCTION_PRESETS``: CRM's released sizes or the CPU toy size."""
+
+    toy = "toy"
+    crm = "crm"
+
+
 class Holdout(Enum):
     """Which prompts of a template grid are held out (``PromptSet.from_grid``)."""
 
@@ -287,7 +301,7 @@ class OptimConfig:
     lr_deformation: float = 1e-4
     lr_color: float = 1e-3
     lr_variance: float = 1e-3
-    lr_flexicubes_weights: float = 1e-3  # the FlexiCubes weight head (stage 2 with stage2.geometry=flexicubes)
+    lr_flexicubes_weights: float = 1e-3  # the FlexiCubes weight head (AToM's stage 2 on FlexiCubes; CRM)
     weight_decay: float = 0.0
     betas: tuple[float, float] = (0.9, 0.99)
     warmup_steps: int = 50
@@ -324,7 +338,42 @@ class LoggerConfig:
 
 
 @dataclass
+class CRMTrainConfig:
+    """CRM's reconstruction training on the toy world (``system=crm``; see ``atom.training.crm_system``).
+
+    Sizes in pixels, angles in degrees, distances in world units. ``preset`` names a
+    ``ReconstructionConfig`` preset ("toy" | "crm"), ``tile_size`` overrides its tile side; ``mesh_resolution``
+    is the marching-tetrahedra grid of the ground-truth meshes that are rendered. Loss weights as CRM's paper:
+    MSE + 0.5 mask + 0.5 depth + 0.005 FlexiCubes regularisers (+ 0.1 LPIPS, off while ``lpips_path`` is null).
+    """
+
+    preset: ReconstructionPreset = ReconstructionPreset.toy
+    tile_size: int | None = None  # null: the preset's; the input views' side in pixels (sets the triplane's)
+    objects_per_step: int = 4
+    supervision_views: int = 4
+    supervision_resolution: int = 64
+    mesh_resolution: int = 32
+    elevation_range: tuple[float, float] = (-30.0, 60.0)
+    distance_range: tuple[float, float] = (2.6, 3.2)
+    fov_range: tuple[float, float] = (40.0, 45.0)
+    color_weight: float = 1.0
+    mask_weight: float = 0.5
+    depth_weight: float = 0.5
+    lpips_weight: float = 0.1
+    lpips_path: str | None = None
+    deviation_weight: float = 0.005
+    sign_weight: float = 0.005
+    flexicubes_weight_weight: float = 0.005
+    eval_views: int = 4  # novel views per held-out object for PSNR / SSIM
+    eval_resolution: int = 64
+    eval_grid_resolution: int | None = None  # null: the model's own grid
+    preview_objects: int = 4
+
+
+@dataclass
 class TrainConfig:
+    system: SystemKind = SystemKind.atom
+    crm: CRMTrainConfig = field(default_factory=CRMTrainConfig)
     text: TextConfig = field(default_factory=TextConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     guidance: GuidanceConfig = field(default_factory=GuidanceConfig)

@@ -9,6 +9,10 @@ generated and reported as having no ground truth.
 renders (``atom.evaluation.clip_r_precision``). Prompts: ``prompts=[...]`` and/or ``prompts_file=``, else the
 checkpoint's own prompt set; a prompt is "seen" when the checkpoint trained on it, else "unseen". Bad input
 (no CLIP model, a missing checkpoint) exits with status 2 and a one-line reason before any mesh is made.
+
+A checkpoint of CRM's reconstruction model (``system: crm`` in its training config) is recognised and
+evaluated on the toy world's held-out posed objects instead (``atom.evaluation.reconstruction``: 3D metrics,
+torus genus, PSNR/SSIM of novel views), with the settings it was trained with.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from atom.build import build_prompt_set, resolve_device
-from atom.config import CONF_DIR, EvaluateConfig, EvaluationMetric, TrainConfig, register_configs
+from atom.config import CONF_DIR, EvaluateConfig, EvaluationMetric, SystemKind, TrainConfig, register_configs
 from atom.evaluation import CLIPLoadError, CLIPScorer, ViewProtocol, clip_r_precision
 from atom.evaluation import format_table as format_clip_table
 from atom.model import CheckpointError, resolve_checkpoint
@@ -108,8 +112,33 @@ def evaluate_toy(cfg: EvaluateConfig, checkpoint: Path) -> dict:
     return results
 
 
+def checkpoint_train_config(checkpoint: Path) -> TrainConfig:
+    """The typed training config saved with a checkpoint (``train_config.yaml``)."""
+    merged = OmegaConf.merge(OmegaConf.structured(TrainConfig), OmegaConf.load(checkpoint / "train_config.yaml"))
+    return OmegaConf.to_object(merged)
+
+
+def evaluate_reconstruction_checkpoint(cfg: EvaluateConfig, checkpoint: Path, train: TrainConfig) -> dict:
+    """CRM's held-out table for a reconstruction checkpoint, with the settings of its training run."""
+    from atom.evaluation.reconstruction import evaluate_reconstruction, format_reconstruction_table
+    from atom.model.reconstruction import ReconstructionModel
+    from atom.toyworld.crm_data import held_out_objects
+
+    crm = train.crm
+    model = ReconstructionModel.from_pretrained(checkpoint, device=resolve_device(cfg.device))
+    results = evaluate_reconstruction(model, held_out_objects(), make_rasterizer("torch"), crm.mesh_resolution,
+                                      crm.eval_views, crm.eval_resolution, crm.eval_grid_resolution)
+    output = Path(cfg.output) if cfg.output else checkpoint / "heldout_metrics.json"
+    output.write_text(json.dumps(results, indent=2, default=float))
+    print(format_reconstruction_table(results, per_object=True), flush=True)
+    print(f"\nwrote {output}", flush=True)
+    return results
+
+
 def evaluate_checkpoint(cfg: EvaluateConfig) -> dict:
     checkpoint = resolve_checkpoint(cfg.ckpt)
+    if SystemKind(OmegaConf.load(checkpoint / "train_config.yaml").get("system", "atom")) is SystemKind.crm:
+        return evaluate_reconstruction_checkpoint(cfg, checkpoint, checkpoint_train_config(checkpoint))
     if cfg.metric is EvaluationMetric.clip:
         return evaluate_clip(cfg, checkpoint)
     return evaluate_toy(cfg, checkpoint)

@@ -26,6 +26,7 @@ from atom.config import (
     Holdout,
     InferConfig,
     ModelConfig,
+    ReconstructionPreset,
     SDSWeighting,
     TimestepAnneal,
     TrainConfig,
@@ -35,6 +36,7 @@ from atom.guidance.score_distillation import DTYPES as GUIDANCE_DTYPES
 from atom.guidance.score_distillation import ScoreDistillation
 from atom.guidance.timestep_schedule import ANNEALS, WEIGHTINGS
 from atom.model import GeneratorConfig
+from atom.model.reconstruction import RECONSTRUCTION_PRESETS
 from atom.prompts.prompt_set import HOLDOUTS
 from atom.prompts.views import VIEWS
 from atom.text.cache import TextCacheConfig
@@ -55,6 +57,7 @@ FREE_TEXT = {
     "TrainerConfig": {"device", "resume"},  # resume: auto | none | a path
     "LoggerConfig": {"project", "entity", "name", "tags"},
     "TrainConfig": {"embedding_cache", "run_dir"},
+    "CRMTrainConfig": {"lpips_path"},
     "EvaluateConfig": {"ckpt", "device", "output", "prompts", "prompts_file"},
     "CLIPMetricConfig": {"path"},
     "InferConfig": {"ckpt", "prompts", "prompts_file", "out_dir", "device"},
@@ -109,6 +112,7 @@ def test_every_str_field_is_free_text():
 @pytest.mark.parametrize(("enum", "accepted"), [
     (SDSWeighting, WEIGHTINGS), (TimestepAnneal, ANNEALS), (Holdout, HOLDOUTS), (DType, tuple(GUIDANCE_DTYPES)),
     (DType, tuple(TEXT_DTYPES)), (PredictionType, PREDICTION_TYPES), (PriorView, VIEWS),
+    (ReconstructionPreset, tuple(RECONSTRUCTION_PRESETS)),
 ])
 def test_enums_match_what_the_rooms_accept(enum, accepted):
     assert sorted(member.value for member in enum) == sorted(accepted)

@@ -384,12 +384,12 @@ class ReconstructionModel(nn.Module):
     # ------------------------------------------------------------------------------------------- storage
     def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
         """Parameters by part, for per-part learning rates and freezing: keys "front_end" (UNet and learned
-        channels), "sdf" (SDF + deformation head), "color", "weights" (FlexiCubes weight head)."""
+        channels), "sdf" (SDF + deformation head), "color", "flexicubes_weights" (FlexiCubes weight head)."""
         return {
             "front_end": [*self.unet.parameters(), self.learned_plane],
             "sdf": list(self.sdf_deformation_head.parameters()),
             "color": list(self.color_head.parameters()),
-            "weights": list(self.weight_head.parameters()),
+            "flexicubes_weights": list(self.weight_head.parameters()),
         }
 
     def num_parameters(self) -> int:
