@@ -15,7 +15,7 @@ import torch
 
 from atom.config import GuidanceConfig, GuidanceKind, MeshExtractorKind, ModelConfig, PromptsConfig, PromptSource
 from atom.guidance import LatentSDS, PixelSDS, ScoreDistillation
-from atom.model import GeneratorConfig, TriplaneGenerator
+from atom.model import TextToMeshConfig, TextToMeshModel
 from atom.prompts import PromptSet
 from atom.text.from_config import build_text_encoder
 
@@ -36,11 +36,11 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
-def build_model(cfg: ModelConfig, extractor: MeshExtractorKind = MeshExtractorKind.dmtet) -> TriplaneGenerator:
+def build_model(cfg: ModelConfig, extractor: MeshExtractorKind = MeshExtractorKind.dmtet) -> TextToMeshModel:
     """The text-to-triplane network of a typed ``ModelConfig`` (a dataclass instance) for the mesh extractor
     ``extractor`` (``stage2.geometry``: FlexiCubes adds the weight head)."""
     sizes = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(ModelConfig)}
-    return TriplaneGenerator(GeneratorConfig(**sizes, extractor=extractor.value))
+    return TextToMeshModel(TextToMeshConfig(**sizes, extractor=extractor.value))
 
 
 def build_guidance(cfg: GuidanceConfig, device: torch.device) -> ScoreDistillation:

@@ -65,7 +65,7 @@ class MeshExtractorKind(Enum):
     """The differentiable mesh extractor (``atom.geometry.extractors.EXTRACTOR_KINDS``)."""
 
     dmtet = "dmtet"  # marching tetrahedra on a tetrahedral grid
-    flexicubes = "flexicubes"  # FlexiCubes on a voxel grid, with per-cube weights from the generator's weight head
+    flexicubes = "flexicubes"  # FlexiCubes on a voxel grid, with per-cube weights from the model's weight head
 
 
 class GeometryBackend(Enum):
@@ -76,8 +76,8 @@ class GeometryBackend(Enum):
 
 
 class TextureMode(Enum):
-    vertex = "vertex"  # per-vertex colours from the colour head
-    uv = "uv"  # xatlas unwrap + a texture image baked from the colour head (GLB only)
+    vertex = "vertex"  # per-vertex colors from the color head
+    uv = "uv"  # xatlas unwrap + a texture image baked from the color head (GLB only)
 
 
 class EvaluationMetric(Enum):
@@ -166,7 +166,7 @@ class TextConfig:
 
 @dataclass
 class ModelConfig:
-    """The text-to-triplane generator: the fields of ``atom.model.GeneratorConfig`` (documented there), with
+    """The text-to-mesh model: the fields of ``atom.model.TextToMeshConfig`` (documented there), with
     the same defaults (tested); ``atom.build.build_model`` turns it into one."""
 
     text_dim: int = 384
@@ -203,7 +203,7 @@ class InferGeometryConfig(GeometryConfig):
 class GuidanceConfig:
     """Score distillation (``atom.guidance.ScoreDistillation``: every argument of it is here, documented there).
 
-    ``text`` is the guidance model's own encoder (null: share the generator's); ``negative_prompt`` is encoded
+    ``text`` is the guidance model's own encoder (null: share the model's); ``negative_prompt`` is encoded
     as the unconditional branch of classifier-free guidance. The timestep range's upper end anneals from
     ``t_max`` to ``final_t_max`` between training progress ``anneal_start`` and ``anneal_end`` (fractions).
     """
@@ -276,7 +276,7 @@ class Stage1Config:
 @dataclass
 class Stage2Config:
     """Mesh extraction (``geometry``: DMTet or FlexiCubes) + rasterization at higher resolution; the whole
-    network trains (with FlexiCubes also the generator's weight head, which exists only then)."""
+    network trains (with FlexiCubes also the model's weight head, which exists only then)."""
 
     resolution: int = 64
     grid_resolution: int = 32
@@ -421,12 +421,12 @@ class EvaluateConfig:
 
 @dataclass
 class ExportConfig:
-    """How each mesh is written: file format and where its colour lives (texture sizes in pixels)."""
+    """How each mesh is written: file format and where its color lives (texture sizes in pixels)."""
 
     format: MeshFormat = MeshFormat.glb
     texture: TextureMode = TextureMode.vertex
     texture_resolution: int = 512
-    texture_dilation: int = 4  # pixels of colour bled past the UV charts so seams never show background
+    texture_dilation: int = 4  # pixels of color bled past the UV charts so seams never show background
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """``python -m atom.evaluate ckpt=...`` / ``atom-eval``: metrics of a trained checkpoint.
 
 ``metric=toy`` (default): generates a mesh for each prompt (all 64 Toy64 prompts by default), compares it with
-the analytic ground truth (Chamfer-L1, F-score@0.05, volume IoU, colour error, 3D R-precision, azimuthal
+the analytic ground truth (Chamfer-L1, F-score@0.05, volume IoU, color error, 3D R-precision, azimuthal
 structure ratio, genus), prints a table and writes a JSON file. Prompts outside the toy vocabulary are
 generated and reported as having no ground truth.
 

@@ -4,7 +4,7 @@ Random weights at the ``crm`` preset (118.8M parameters, 256-px tiles, grid 80) 
 (the six CRM views and CCMs of a toy object, rendered and tiled). Steps, no gradient:
 the UNet forward (noising + learned channels + UNet2DModel + plane split), the heads on the grid
 (features at 81^3 vertices, SDF + deformation, FlexiCubes weights of 80^3 cubes from their corner features),
-and, when ``atom.geometry.flexicubes`` is present, FlexiCubes extraction + vertex colours. Prints a Markdown
+and, when ``atom.geometry.flexicubes`` is present, FlexiCubes extraction + vertex colors. Prints a Markdown
 table of median wall-clock and CPU times.
 
     python bench/bench_crm.py [--preset crm] [--repeats 3] [--threads 1] [--device cpu]
@@ -66,7 +66,7 @@ def main() -> None:
             with torch.no_grad():
                 model.extract_meshes(triplane)
 
-        rows.append(("heads + FlexiCubes + vertex colours", median_times(extract, args.repeats, device)))
+        rows.append(("heads + FlexiCubes + vertex colors", median_times(extract, args.repeats, device)))
     title = (
         f"bench_crm: preset {args.preset}, {model.num_parameters():,} parameters, tiles {cfg.tile_size}, "
         f"grid {cfg.grid_resolution}, batch 1"

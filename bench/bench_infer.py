@@ -4,7 +4,7 @@ The model has the toy sizes (``atom/conf/model/toy.yaml``) and random weights (t
 on training); the text encoder is the bundled MiniLM. Stages, as ``atom.pipelines.TextToMeshPipeline`` runs them: text
 encoding (uncached: the MiniLM forward; cached: reading ``EmbeddingCache`` files), the triplane (front end),
 the field queries on the tetrahedral grid (SDF at every grid vertex, deformation at the surface vertices
-only; the whole-grid deformation it replaces is shown for comparison), marching tetrahedra, the colour head
+only; the whole-grid deformation it replaces is shown for comparison), marching tetrahedra, the color head
 at the mesh vertices, and the GLB export. Prints a Markdown table of median milliseconds per batch, wall-clock
 and (in parentheses) process CPU time over all threads, the steadier number on a shared machine; then the
 totals per prompt. CUDA runs too when available; the header names the devices.
@@ -28,17 +28,17 @@ from timing import machine_header, median_times
 
 from atom.config import CONF_DIR
 from atom.geometry import Mesh, export_mesh, extract_mesh, tetrahedral_grid
-from atom.model import TriplaneGenerator, surface_deformation
+from atom.model import TextToMeshModel, surface_deformation
 from atom.text import EmbeddingCache, MiniLMTextEncoder
 
 PROMPTS = ["a red cube", "a blue sphere", "a green cone", "a yellow torus", "a purple cylinder",
            "an orange capsule", "a white pyramid", "a black ring"]
 STAGES = ["text, uncached", "text, cached", "triplane", "sdf (grid)", "deformation (surface)", "marching tets",
-          "colour", "export (GLB)"]
+          "color", "export (GLB)"]
 COMPARISON = "deformation (whole grid, replaced)"
 
 
-def time_stages(model: TriplaneGenerator, encoder: MiniLMTextEncoder, cache: EmbeddingCache, prompts: list[str],
+def time_stages(model: TextToMeshModel, encoder: MiniLMTextEncoder, cache: EmbeddingCache, prompts: list[str],
                 grid_resolution: int, device: torch.device, repeats: int,
                 out_dir: Path) -> dict[str, tuple[float, float]]:
     """Median (wall, CPU) ms per batch for each stage, and the mean face count under "faces"."""
@@ -50,9 +50,9 @@ def time_stages(model: TriplaneGenerator, encoder: MiniLMTextEncoder, cache: Emb
     sdf = model.sdf(triplanes, vertices)
     offsets = [surface_deformation(model, triplanes[b : b + 1], grid, sdf[b]) for b in range(batch)]
     meshes = [extract_mesh(grid, sdf[b], offsets[b]) for b in range(batch)]
-    coloured = [Mesh(mesh.vertices, mesh.faces, model.color(triplanes[b : b + 1], mesh.vertices[None])[0])
+    colored = [Mesh(mesh.vertices, mesh.faces, model.color(triplanes[b : b + 1], mesh.vertices[None])[0])
                 for b, mesh in enumerate(meshes)]
-    cpu_meshes = [mesh.to("cpu") for mesh in coloured]
+    cpu_meshes = [mesh.to("cpu") for mesh in colored]
 
     def run(step: Callable[[], object]) -> tuple[float, float]:
         wall, cpu = median_times(step, repeats, device)
@@ -67,10 +67,10 @@ def time_stages(model: TriplaneGenerator, encoder: MiniLMTextEncoder, cache: Emb
                                               for b in range(batch)]),
         COMPARISON: run(lambda: model.deformation(triplanes, vertices, grid.cell_size)),
         "marching tets": run(lambda: [extract_mesh(grid, sdf[b], offsets[b]) for b in range(batch)]),
-        "colour": run(lambda: [model.color(triplanes[b : b + 1], mesh.vertices[None]) for b, mesh in
+        "color": run(lambda: [model.color(triplanes[b : b + 1], mesh.vertices[None]) for b, mesh in
                                enumerate(meshes)]),
         "export (GLB)": run(lambda: [export_mesh(mesh.to("cpu"), out_dir / f"{b}.glb") for b, mesh in
-                                     enumerate(coloured)]),
+                                     enumerate(colored)]),
     }
     faces = sum(mesh.num_faces for mesh in cpu_meshes) / batch
     times["faces"] = (faces, faces)
@@ -94,7 +94,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch, torch.inference_mode():
         cache = EmbeddingCache(Path(scratch) / "text_cache")
         for device in devices:
-            model = TriplaneGenerator(**sizes).to(device).eval()
+            model = TextToMeshModel(**sizes).to(device).eval()
             encoder = MiniLMTextEncoder(max_length=32, device=str(device))
             for grid_resolution in args.grids:
                 for batch in args.batches:

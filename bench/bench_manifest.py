@@ -24,7 +24,7 @@ from timing import machine_header, median_times
 
 from atom.config import CONF_DIR
 from atom.manifest import file_sha256, verify_manifest, write_manifest
-from atom.model import TriplaneGenerator
+from atom.model import TextToMeshModel
 
 
 def model_sizes(name: str) -> dict:
@@ -37,7 +37,7 @@ def folder_bytes(folder: Path) -> int:
 
 def toy_checkpoint(folder: Path) -> None:
     """Generator weights + config, and an AdamW-moments-sized state file, into ``folder``."""
-    model = TriplaneGenerator(**model_sizes("toy"))
+    model = TextToMeshModel(**model_sizes("toy"))
     model.save_pretrained(folder)
     moments = {f"{kind}.{name}": torch.randn_like(p) for name, p in model.named_parameters()
                for kind in ("exp_avg", "exp_avg_sq")}
@@ -66,7 +66,7 @@ def main() -> None:
         throughput = (args.megabytes << 20) / hash_s
 
     with torch.device("meta"):
-        params = sum(p.numel() for p in TriplaneGenerator(**model_sizes("atom")).parameters())
+        params = sum(p.numel() for p in TextToMeshModel(**model_sizes("atom")).parameters())
     full_bytes = 3 * 4 * params  # fp32 weights + AdamW exp_avg + exp_avg_sq
     print("| what | bytes | write_manifest ms | verify_manifest ms |")
     print("|---|---|---|---|")

@@ -15,7 +15,7 @@ import argparse
 import torch
 from timing import machine_header, median_times
 
-from atom.model import TriplaneGenerator
+from atom.model import TextToMeshModel
 
 
 def main() -> None:
@@ -29,7 +29,7 @@ def main() -> None:
     device = torch.device(args.device)
     torch.manual_seed(0)
 
-    model = TriplaneGenerator().to(device)
+    model = TextToMeshModel().to(device)
     cfg = model.config
     tokens = torch.randn(args.batch, args.length, cfg.text_dim, device=device)
     mask = torch.ones(args.batch, args.length, dtype=torch.bool, device=device)

@@ -23,7 +23,7 @@ from atom.render import FieldSamples, NeuSRenderer, SphereField, TorchRasterizer
 
 
 class MLPField(torch.nn.Module):
-    """A small SDF + colour MLP (3 x 64 hidden, softplus) initialised near a sphere of radius 0.5."""
+    """A small SDF + color MLP (3 x 64 hidden, softplus) initialised near a sphere of radius 0.5."""
 
     def __init__(self, hidden: int = 64) -> None:
         super().__init__()

@@ -1,6 +1,6 @@
 """Time the text room: MiniLM encoding, and filling / reading the embedding cache.
 
-Encodes the Toy64 grid ("a {colour} {shape}", 64 prompts) and its view-dependent variants (256 more)
+Encodes the Toy64 grid ("a {color} {shape}", 64 prompts) and its view-dependent variants (256 more)
 with the bundled MiniLM, then times a cold cache fill, a warm `get_or_encode` (all hits) and a `load`
 without the encoder. Prints a Markdown table of median times (each after one warm-up run).
 
@@ -19,7 +19,7 @@ from timing import machine_header, median_times
 from atom.prompts import VIEWS, PromptSet, view_prompt
 from atom.text import EmbeddingCache, MiniLMTextEncoder
 
-COLOURS = ["red", "orange", "yellow", "green", "blue", "purple", "white", "black"]
+COLORS = ["red", "orange", "yellow", "green", "blue", "purple", "white", "black"]
 SHAPES = ["cube", "sphere", "cone", "cylinder", "torus", "pyramid", "capsule", "ring"]
 
 
@@ -30,7 +30,7 @@ def main() -> None:
     args = parser.parse_args()
     device = torch.device(args.device)
 
-    prompts = PromptSet.from_grid("a {colour} {shape}", {"colour": COLOURS, "shape": SHAPES}).prompts
+    prompts = PromptSet.from_grid("a {color} {shape}", {"color": COLORS, "shape": SHAPES}).prompts
     everything = prompts + [view_prompt(prompt, view) for prompt in prompts for view in VIEWS]
     start = time.perf_counter()
     encoder = MiniLMTextEncoder(device=args.device)

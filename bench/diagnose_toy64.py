@@ -52,12 +52,12 @@ from atom.toyworld.metrics import azimuthal_distances, component_genera, evaluat
 from atom.toyworld.prior import load_prior, sample_prior
 from atom.toyworld.prior_check import FOREGROUND_THRESHOLD
 from atom.toyworld.renders import GeometryBuffers, render_geometry, shade_geometry
-from atom.toyworld.shapes import COLOURS, SHAPES, ToyObject, cylinder_sdf, find_object
+from atom.toyworld.shapes import COLORS, SHAPES, ToyObject, cylinder_sdf, find_object
 from atom.training.atom_system import AToMSystem
 from atom.training.stages import Views, render_stage1, render_stage2
 
 SHAPE_INDEX = {shape.name: index for index, shape in enumerate(SHAPES)}
-RED = COLOURS[0].rgb
+RED = COLORS[0].rgb
 BARREL = {"radius": 0.56, "half_height": 0.5}  # the cube's height; radius between its half-side and half-diagonal
 CAMERA = {"elevation": 15.0, "distance": 2.75, "fov": 42.5}
 
@@ -82,7 +82,7 @@ def sample_views(cfg, count: int, generator: torch.Generator) -> Views:
 
 
 class AnalyticField:
-    """Stands in for `TriplaneGenerator` in the trainer's stage renderers: an analytic SDF of one colour.
+    """Stands in for `TextToMeshModel` in the trainer's stage renderers: an analytic SDF of one color.
 
     ``sdf_and_gradient`` uses the generator's central-difference stencil step (``normal_eps`` 0.01), the
     deformation is zero, so stage 2 extracts the SDF on the trainer's tet grid exactly as it would a network's.
@@ -248,7 +248,7 @@ def cmd_x0(args) -> None:
     encoder, guidance = encoder_and_guidance(cfg)
     print(f"guidance scale {guidance.guidance_scale}, weighting {guidance.weighting}, t in "
           f"[{cfg.guidance.t_min}, {cfg.guidance.t_max}] annealed to {cfg.guidance.final_t_max}\n")
-    cube_mesh = ToyObject(SHAPES[SHAPE_INDEX["cube"]], COLOURS[0]).ground_truth_mesh(48)
+    cube_mesh = ToyObject(SHAPES[SHAPE_INDEX["cube"]], COLORS[0]).ground_truth_mesh(48)
     barrel = barrel_mesh()
     seeds = range(args.seeds)
     rows = []
@@ -322,7 +322,7 @@ def cmd_samples(args) -> None:
     cfg = toy64_config()
     encoder = build_text_encoder(cfg.text, torch.device("cpu"))
     unet, scheduler = load_prior(cfg.guidance.path)
-    cube_mesh = ToyObject(SHAPES[SHAPE_INDEX["cube"]], COLOURS[0]).ground_truth_mesh(48)
+    cube_mesh = ToyObject(SHAPES[SHAPE_INDEX["cube"]], COLORS[0]).ground_truth_mesh(48)
     barrel = barrel_mesh()
     elevations, distances = (0.0, 15.0, 30.0, 45.0), (2.5, 2.75, 3.0)
     yaws = tuple(7.5 * i for i in range(7))  # 0 (face-on) .. 45 (corner-on); the cube repeats every 90
@@ -371,7 +371,7 @@ def structure(mesh: Mesh, shape_name: str) -> tuple[float, float, list[float]]:
     """(azimuthal distance, ratio to the truth's, genera of the components)."""
     if mesh.is_empty:
         return float("nan"), float("nan"), []
-    truth = ToyObject(SHAPES[SHAPE_INDEX[shape_name]], COLOURS[0]).ground_truth_mesh(96)
+    truth = ToyObject(SHAPES[SHAPE_INDEX[shape_name]], COLORS[0]).ground_truth_mesh(96)
     azimuthal, _ = azimuthal_distances(mesh)
     return azimuthal, azimuthal / azimuthal_distances(truth)[0], component_genera(mesh)
 
@@ -394,7 +394,7 @@ def fit_sdfs(predict, sdfs: list, params: list, lr: float, steps: int) -> float:
 
 
 def fit_color(generator, triplane: torch.Tensor, rgb, steps: int) -> None:
-    """Regress the colour head (only) onto one colour over ``[-1, 1]^3`` (MSE, Adam 1e-2)."""
+    """Regress the color head (only) onto one color over ``[-1, 1]^3`` (MSE, Adam 1e-2)."""
     optimizer = torch.optim.Adam(generator.color_head.parameters(), lr=1e-2)
     rng = torch.Generator().manual_seed(1)
     for _ in range(steps):
@@ -412,7 +412,7 @@ def cmd_init(args) -> None:
     text = encoder.encode(prompts)
     grid = tetrahedral_grid(48)
     rows = []
-    sphere = ToyObject(SHAPES[0], COLOURS[0]).ground_truth_mesh(96)
+    sphere = ToyObject(SHAPES[0], COLORS[0]).ground_truth_mesh(96)
     rows.append(["ground-truth sphere (noise floor)", "-", azimuthal_distances(sphere)[0], "-", "-"])
     for seed in range(3):
         torch.manual_seed(seed)
@@ -456,13 +456,13 @@ def cmd_single(args) -> None:
     with torch.no_grad():
         triplane = torch.nn.Parameter(generator(text.tokens, text.mask).clone())
     obj = find_object(args.prompt)
-    if args.start_from_truth:  # the triplane and SDF head first regressed onto the true shape, colour kept
+    if args.start_from_truth:  # the triplane and SDF head first regressed onto the true shape, color kept
         def truth(points: torch.Tensor) -> torch.Tensor:  # the true shape turned by truth_yaw about +Z
             return obj.sdf(rotate_about_z(points.reshape(-1, 3), -args.truth_yaw).reshape(points.shape))
 
         fit_sdfs(lambda points: generator.sdf(triplane, points), [truth],
                  [triplane, *generator.sdf_head.parameters()], 1e-2, args.start_from_truth)
-        fit_color(generator, triplane, obj.colour.rgb, args.start_from_truth)
+        fit_color(generator, triplane, obj.color.rgb, args.start_from_truth)
     neus = NeuSRenderer(num_samples=cfg.stage1.num_samples, num_importance=cfg.stage1.num_importance,
                         bound=cfg.model.bound, init_inv_std=cfg.stage1.init_inv_std)
     groups = [

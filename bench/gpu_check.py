@@ -19,7 +19,7 @@ What is measured: median seconds per training step of each stage (``Trainer.trai
 trainer running ``AToMSystem``, as ``atom.training.atom_system.build_trainer`` builds it: generator, render,
 SDS, backward, optimizer; one warm-up step first), peak GPU memory per stage (``max_memory_allocated``,
 reset before each stage), inference latency per prompt at grid 128 with cached text over 20 prompts (text
-embeddings already on the GPU -> triplane -> DMTet mesh with vertex colours, batch 1, synchronised), and
+embeddings already on the GPU -> triplane -> DMTet mesh with vertex colors, batch 1, synchronised), and
 which optional accelerators import (tinycudann, kaolin, nvdiffrast, xformers). Prints the tables and writes
 them as Markdown for ``bench/RESULTS.md``. Without a CUDA device it stops at once (status 2) and says so.
 """
@@ -198,7 +198,7 @@ def time_stage(trainer, stage: int, steps: int) -> dict:
 
 
 def time_inference(trainer, grid_resolution: int) -> dict:
-    """Latency per prompt (batch 1) from cached embeddings on the device to a coloured mesh, over all prompts."""
+    """Latency per prompt (batch 1) from cached embeddings on the device to a colored mesh, over all prompts."""
     from atom.pipelines import TextToMeshPipeline
 
     pipeline = TextToMeshPipeline(trainer.system.model, text_encoder=None, device=trainer.device)
@@ -249,7 +249,7 @@ def stage_table(rows: list[dict]) -> list[str]:
 
 
 def inference_table(inference: dict) -> list[str]:
-    return [f"Inference, cached text -> coloured DMTet mesh, batch 1, over {inference['prompts']} prompts (random "
+    return [f"Inference, cached text -> colored DMTet mesh, batch 1, over {inference['prompts']} prompts (random "
             f"weights a few steps in, near the initial sphere: {inference['faces']:.0f} faces):", "",
             "| grid | median ms/prompt | mean ms | max ms |", "|---|---|---|---|",
             f"| {inference['grid']} | {inference['median_ms']:.1f} | {inference['mean_ms']:.1f} | "

@@ -35,7 +35,7 @@ from atom.config import (
 from atom.guidance.score_distillation import DTYPES as GUIDANCE_DTYPES
 from atom.guidance.score_distillation import ScoreDistillation
 from atom.guidance.timestep_schedule import ANNEALS, WEIGHTINGS
-from atom.model import GeneratorConfig
+from atom.model import TextToMeshConfig
 from atom.model.reconstruction import RECONSTRUCTION_PRESETS
 from atom.prompts.prompt_set import HOLDOUTS
 from atom.prompts.views import VIEWS
@@ -120,15 +120,15 @@ def test_enums_match_what_the_rooms_accept(enum, accepted):
 
 
 def test_model_schema_matches_the_generator_config():
-    """``ModelConfig`` (config, a leaf) repeats ``GeneratorConfig`` (model room): same fields, types, defaults,
+    """``ModelConfig`` (config, a leaf) repeats ``TextToMeshConfig`` (model room): same fields, types, defaults,
     but for the extractor, which training sets from ``stage2.geometry``."""
     def describe(cls):
         hints = typing.get_type_hints(cls)
         return [(f.name, hints[f.name], f.default) for f in dataclasses.fields(cls) if f.name != "extractor"]
 
-    assert describe(ModelConfig) == describe(GeneratorConfig)
+    assert describe(ModelConfig) == describe(TextToMeshConfig)
     model = OmegaConf.to_object(_compose("model=atom")).model
-    assert build.build_model(model).config == GeneratorConfig(**dataclasses.asdict(model))
+    assert build.build_model(model).config == TextToMeshConfig(**dataclasses.asdict(model))
 
 
 def _train_enum_fields():

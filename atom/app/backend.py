@@ -2,17 +2,17 @@
 
 This module is the app's one seam to the text-to-mesh stack: ``load_text_to_mesh`` is the only place that
 names the user-facing text-to-mesh class, and the imports below are the only ones from the inference room
-(clean-up, colouring and UV baking are ``MeshWriter``'s, as in ``python -m atom.infer``).
+(clean-up, coloring and UV baking are ``MeshWriter``'s, as in ``python -m atom.infer``).
 
 Each request writes into a folder of its own under ``<out_dir>/meshes/``::
 
-    0003_a_red_cube/mesh.glb        vertex colours (shown in the viewer)
-    0003_a_red_cube/mesh.obj        vertex colours as ``v x y z r g b``
-    0003_a_red_cube/mesh_uv.glb     xatlas charts + a texture baked from the colour head (when asked)
+    0003_a_red_cube/mesh.glb        vertex colors (shown in the viewer)
+    0003_a_red_cube/mesh.obj        vertex colors as ``v x y z r g b``
+    0003_a_red_cube/mesh_uv.glb     xatlas charts + a texture baked from the color head (when asked)
     0004_walk/step_000.glb ...      one GLB per point of an interpolation walk
 
-A mesh is extracted uncoloured, cleaned up (``atom.geometry.postprocess``), then coloured by the colour
-head at its final vertices, so decimation and normalisation keep correct colours.
+A mesh is extracted uncolored, cleaned up (``atom.geometry.postprocess``), then colored by the color
+head at its final vertices, so decimation and normalisation keep correct colors.
 """
 
 from __future__ import annotations
@@ -98,7 +98,7 @@ class MeshFiles:
 @dataclass(frozen=True)
 class Generation:
     """The meshes of one request, in order, with the seconds spent in the network (text encoding, triplanes
-    and mesh extraction) and in finishing (clean-up, colours, export)."""
+    and mesh extraction) and in finishing (clean-up, colors, export)."""
 
     meshes: list[MeshFiles]
     network_s: float
@@ -183,7 +183,7 @@ class TextToMeshService:
              stems: list[str], obj_and_uv: bool) -> Generation:
         started = time.perf_counter()
         triplanes = self.pipeline.triplanes(text)
-        meshes = self.pipeline.meshes(triplanes, options.grid_resolution, colour=False)
+        meshes = self.pipeline.meshes(triplanes, options.grid_resolution, color=False)
         network_s = time.perf_counter() - started
         writer = self._writer(options, folder)
         finished = [self._finish(writer, triplane, mesh, label, folder / stem, obj=obj_and_uv,
@@ -196,13 +196,13 @@ class TextToMeshService:
 
     def _finish(self, writer: MeshWriter, triplane: Tensor, mesh: Mesh, label: str, stem: Path, obj: bool,
                 uv: bool) -> MeshFiles:
-        """Clean up and colour one extracted mesh ``triplane [3, C, R, R]``, then write ``stem``.glb (+ .obj,
+        """Clean up and color one extracted mesh ``triplane [3, C, R, R]``, then write ``stem``.glb (+ .obj,
         + _uv.glb)."""
-        mesh, colour = writer.finish(mesh, functools.partial(self.pipeline.colours, triplane))
+        mesh, color = writer.finish(mesh, functools.partial(self.pipeline.colors, triplane))
         if mesh.is_empty:
             return MeshFiles(label, None, None, None, 0, 0)
         cpu = mesh.to("cpu")
         glb = export_mesh(cpu, stem.with_suffix(".glb"))
         obj_path = export_mesh(cpu, stem.with_suffix(".obj")) if obj else None
-        uv_glb = writer.write_mesh(mesh, colour, stem.with_name(stem.name + "_uv.glb")) if uv else None
+        uv_glb = writer.write_mesh(mesh, color, stem.with_name(stem.name + "_uv.glb")) if uv else None
         return MeshFiles(label, glb, obj_path, uv_glb, mesh.num_faces, mesh.num_vertices)

@@ -79,7 +79,7 @@ def build_demo(service: TextToMeshService | None, load_error: str | None, exampl
             raise gr.Error(f"the mesh of {prompt.strip()!r} came out empty at grid resolution {int(grid)}")
         info = (f"**{mesh.faces:,} faces, {mesh.vertices:,} vertices.** Generated in "
                 f"**{1000 * result.network_s:.0f} ms** (text encoding, triplane and mesh extraction at grid "
-                f"{int(grid)}); clean-up, colours and export {result.finish_s:.2f} s.")
+                f"{int(grid)}); clean-up, colors and export {result.finish_s:.2f} s.")
         uv_file = str(mesh.uv_glb) if mesh.uv_glb is not None else None  # plain paths: the API returns files
         return str(mesh.glb), str(mesh.glb), str(mesh.obj), uv_file, info
 
@@ -95,7 +95,7 @@ def build_demo(service: TextToMeshService | None, load_error: str | None, exampl
             result = model.interpolate(prompts, int(steps), mode, mesh_options)
         frames = [frame(mesh) for mesh in result.meshes]
         info = (f"{len(frames)} meshes generated in one pass in **{1000 * result.network_s:.0f} ms**; "
-                f"clean-up, colours and export {result.finish_s:.2f} s. Move the slider to walk.")
+                f"clean-up, colors and export {result.finish_s:.2f} s. Move the slider to walk.")
         slider = gr.Slider(minimum=0, maximum=len(frames) - 1, value=0, step=1, interactive=True, visible=True)
         return frames, slider, frames[0][1], caption(frames, 0), info
 

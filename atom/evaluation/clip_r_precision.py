@@ -3,7 +3,7 @@
 The metric AToM and ATT3D report for amortized text-to-3D. Protocol:
 
 1. each prompt's mesh is rendered from V views (default 8 azimuths 0, 45, ..., 315 degrees at one fixed
-   elevation), textured with its vertex colours, head-lit, on white, with the project's own preview renderer
+   elevation), textured with its vertex colors, head-lit, on white, with the project's own preview renderer
    (``render_views``: the same images ``atom.infer`` saves as turntables);
 2. a CLIP model (transformers ``CLIPModel`` + ``CLIPProcessor``, e.g. ViT-B/32 or ViT-L/14, loaded with
    ``from_pretrained(path)``) embeds every render and every prompt's text; embeddings are L2-normalised, so

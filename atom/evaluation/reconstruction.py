@@ -2,10 +2,10 @@
 
 Each held-out object (:func:`atom.toyworld.crm_data.held_out_objects`) is rendered into its six views + CCMs
 (ground truth), reconstructed into a FlexiCubes mesh (eval mode: no input-noise randomness beyond a fixed
-seed, colours clamped) and compared with its posed ground truth:
+seed, colors clamped) and compared with its posed ground truth:
 
 - 3D, with the toy world's metrics (:mod:`atom.toyworld.metrics`): Chamfer-L1 and F@0.05 on area-weighted
-  surface samples, volume IoU against the object's exact SDF, colour error against its RGB;
+  surface samples, volume IoU against the object's exact SDF, color error against its RGB;
 - topology: the genus of the largest connected component, from its Euler characteristic
   ``V - E + F = 2 - 2 g`` after welding coincident vertices (a torus must have ``g >= 1``: a hole);
 - images: PSNR and SSIM (:mod:`atom.evaluation.image_metrics`) of unlit renders from ``views`` novel
@@ -30,9 +30,9 @@ from atom.tables import markdown_table
 from atom.toyworld.crm_data import PosedObject, render_albedo_views, render_unet_inputs
 from atom.toyworld.metrics import (
     EMPTY_CHAMFER,
-    EMPTY_COLOUR_ERROR,
+    EMPTY_COLOR_ERROR,
     chamfer_l1,
-    colour_error,
+    color_error,
     f_score,
     sample_surface,
     volume_iou,
@@ -96,7 +96,7 @@ def object_metrics(mesh: Mesh, obj: PosedObject, rasterizer: Rasterizer, views: 
     }
     if mesh.is_empty:
         return {**row, "chamfer_l1": EMPTY_CHAMFER, "f_score": 0.0, "volume_iou": 0.0,
-                "color_error": EMPTY_COLOUR_ERROR}
+                "color_error": EMPTY_COLOR_ERROR}
     generator = torch.Generator().manual_seed(0)
     points, _ = sample_surface(mesh, n_points, generator)
     gt_points, _ = sample_surface(obj.mesh(GT_RESOLUTION), n_points, generator)
@@ -105,7 +105,7 @@ def object_metrics(mesh: Mesh, obj: PosedObject, rasterizer: Rasterizer, views: 
         "chamfer_l1": chamfer_l1(points, gt_points),
         "f_score": f_score(points, gt_points, 0.05),
         "volume_iou": volume_iou(mesh, obj.sdf, iou_resolution),
-        "color_error": colour_error(mesh, obj.color),
+        "color_error": color_error(mesh, obj.color),
     }
 
 
@@ -138,7 +138,7 @@ def _summarise(rows: list[dict]) -> dict:
 
 _COLUMNS = (("count", "n", "{}"), ("empty", "empty", "{}"), ("chamfer_l1", "Chamfer-L1 ↓", "{:.4f}"),
             ("f_score", "F@0.05 ↑", "{:.3f}"), ("volume_iou", "IoU ↑", "{:.3f}"),
-            ("color_error", "colour err ↓", "{:.3f}"), ("psnr", "PSNR ↑", "{:.2f}"), ("ssim", "SSIM ↑", "{:.3f}"))
+            ("color_error", "color err ↓", "{:.3f}"), ("psnr", "PSNR ↑", "{:.2f}"), ("ssim", "SSIM ↑", "{:.3f}"))
 
 
 def format_reconstruction_table(results: dict, per_object: bool = False) -> str:

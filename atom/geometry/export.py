@@ -15,7 +15,7 @@ FILE_TYPES = ("glb", "obj", "ply")
 
 
 def export_mesh(mesh: Mesh, path: str | Path, file_type: str | None = None) -> Path:
-    """Write ``mesh`` to ``path`` (+Y up, vertex colours kept) and return the path.
+    """Write ``mesh`` to ``path`` (+Y up, vertex colors kept) and return the path.
 
     file_type: one of ``FILE_TYPES``; by default taken from the suffix of ``path``. The file is written
     next to its destination and renamed into place, so readers never see a partial file.

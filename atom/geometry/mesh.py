@@ -120,7 +120,7 @@ class Mesh:
         return Mesh(self.vertices.detach(), self.faces.detach(), colors)
 
     def to_trimesh(self) -> trimesh.Trimesh:
-        """A trimesh copy in the same axes (+Z up); colours become uint8 RGBA vertex colours."""
+        """A trimesh copy in the same axes (+Z up); colors become uint8 RGBA vertex colors."""
         colors = None
         if self.vertex_colors is not None:
             rgb = (self.vertex_colors.detach().float().clamp(0, 1) * 255).round().to(torch.uint8)
@@ -135,7 +135,7 @@ class Mesh:
 
     @classmethod
     def from_trimesh(cls, tm: trimesh.Trimesh) -> Mesh:
-        """A float32 CPU mesh from a trimesh; its vertex colours (if any) become RGB in ``[0, 1]``."""
+        """A float32 CPU mesh from a trimesh; its vertex colors (if any) become RGB in ``[0, 1]``."""
         if not isinstance(tm, trimesh.Trimesh):
             raise ValueError(
                 f"expected a trimesh.Trimesh, got {type(tm).__name__} "

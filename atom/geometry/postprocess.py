@@ -3,8 +3,8 @@
 Components are sets of faces joined through shared vertices (marching tetrahedra gives one vertex per
 grid edge, so touching surfaces share their vertices). Labelling uses scipy's sparse graph search (scipy
 ships with trimesh); decimation is trimesh's quadric decimation, which needs the ``fast-simplification``
-package. Removing components keeps vertex colours; decimation drops them (its vertices are new), so
-colour the result afterwards (the inference pipeline queries the colour head at the new vertices).
+package. Removing components keeps vertex colors; decimation drops them (its vertices are new), so
+color the result afterwards (the inference pipeline queries the color head at the new vertices).
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ def component_labels(mesh: Mesh) -> tuple[Tensor, Tensor]:
 
 
 def keep_faces(mesh: Mesh, keep: Tensor) -> Mesh:
-    """The faces where ``keep`` ``[F]`` (bool) is True, with the vertices they use (colours kept)."""
+    """The faces where ``keep`` ``[F]`` (bool) is True, with the vertices they use (colors kept)."""
     if keep.shape != (mesh.num_faces,) or keep.dtype != torch.bool:
         raise ValueError(f"keep must be a bool [{mesh.num_faces}] tensor, got {keep.dtype} {list(keep.shape)}")
     faces = mesh.faces[keep]
@@ -89,7 +89,7 @@ def decimate(mesh: Mesh, target_faces: int) -> Mesh:
     """Quadric edge-collapse decimation to about ``target_faces`` faces (fast-simplification via trimesh).
 
     Meshes already at or below the target come back unchanged. The result has new vertices and no
-    vertex colours; it is not differentiable.
+    vertex colors; it is not differentiable.
     """
     if target_faces < 1:
         raise ValueError(f"target_faces must be >= 1, got {target_faces}")
@@ -120,7 +120,7 @@ def cube_transform(vertices: Tensor, half_extent: float = 1.0) -> tuple[Tensor, 
 def normalize_to_cube(mesh: Mesh, half_extent: float = 1.0) -> Mesh:
     """Move the centre of the axis-aligned bounding box to the origin and scale uniformly so that its
     longest side is ``2 * half_extent``: the mesh then just fits ``[-half_extent, half_extent]^3`` (the
-    project's object cube by default). Differentiable; colours kept."""
+    project's object cube by default). Differentiable; colors kept."""
     if mesh.is_empty:
         return mesh
     centre, scale = cube_transform(mesh.vertices, half_extent)

@@ -1,7 +1,7 @@
 """UV-textured meshes: xatlas unwrapping, seam dilation of a baked texture, and textured GLB export.
 
 The texture itself is baked elsewhere (``atom.pipelines.texture_baking`` rasterizes the UV layout and
-queries the colour head at each texel's surface point), because that needs a rasterizer and this room
+queries the color head at each texel's surface point), because that needs a rasterizer and this room
 uses only torch, trimesh and xatlas.
 
 UV convention (trimesh's and OBJ's): ``u`` runs along the image columns, ``v`` up the image, so texel

@@ -1,4 +1,4 @@
-"""Text-to-triplane network, triplane sampling, SDF/deformation/colour heads, the model, mesh extraction from
+"""Text-to-triplane network, triplane sampling, SDF/deformation/color heads, the model, mesh extraction from
 triplanes, and reading checkpoints."""
 
 from atom.model.checkpoints import (
@@ -8,7 +8,6 @@ from atom.model.checkpoints import (
     resolve_checkpoint,
     verify_checkpoint,
 )
-from atom.model.generator import GeneratorConfig, TriplaneGenerator
 from atom.model.heads import ColorHead, DeformationHead, FlexiCubesWeightHead, SDFDeformationHead, SDFHead
 from atom.model.mesh_extraction import (
     Extraction,
@@ -24,6 +23,7 @@ from atom.model.reconstruction import (
     ReconstructionModel,
     input_noise_coefficients,
 )
+from atom.model.text_to_mesh_model import TextToMeshConfig, TextToMeshModel
 from atom.model.text_to_triplane import TextToTriplane
 from atom.model.triplane import CRM_PLANE_AXES, PLANE_AXES, sample_triplane
 from atom.model.triplane_conv import TriplaneConv, pooled_context
@@ -38,7 +38,7 @@ __all__ = [
     "DeformationHead",
     "Extraction",
     "FlexiCubesWeightHead",
-    "GeneratorConfig",
+    "TextToMeshConfig",
     "GridFields",
     "ReconstructionConfig",
     "ReconstructionModel",
@@ -46,7 +46,7 @@ __all__ = [
     "SDFHead",
     "TextToTriplane",
     "TriplaneConv",
-    "TriplaneGenerator",
+    "TextToMeshModel",
     "extract_triplanes",
     "extraction_grid",
     "input_noise_coefficients",

@@ -106,8 +106,8 @@ class DeformationHead(nn.Module):
 
 class ColorHead(nn.Module):
     """Albedo ``rgb = sigmoid(mlp(feature))`` in ``[0, 1]``, or with ``output="affine"`` CRM's
-    ``rgb = (mlp(feature) + 1) / 2`` (its network predicts colour in ``[-1, 1]``), clamped to ``[0, 1]``
-    outside training only (a clamp would stop the gradient of a colour loss beyond the range)."""
+    ``rgb = (mlp(feature) + 1) / 2`` (its network predicts color in ``[-1, 1]``), clamped to ``[0, 1]``
+    outside training only (a clamp would stop the gradient of a color loss beyond the range)."""
 
     def __init__(
         self,
@@ -119,7 +119,7 @@ class ColorHead(nn.Module):
     ) -> None:
         super().__init__()
         if output not in COLOR_OUTPUTS:
-            raise ValueError(f"unknown colour output {output!r}; accepted: {', '.join(COLOR_OUTPUTS)}")
+            raise ValueError(f"unknown color output {output!r}; accepted: {', '.join(COLOR_OUTPUTS)}")
         self.in_channels = in_channels
         self.output = output
         self.net = mlp(in_channels, hidden, layers, 3, activation)

@@ -11,7 +11,7 @@ vertex, then only where the surface passes:
   keeps raw weights 0 (they cannot change the mesh: dual vertices and quads come from surface cubes only).
   A model without a weight head (trained for DMTet) runs FlexiCubes at its default weights.
 
-The colour head then gives vertex colours. Everything is differentiable with respect to the network, so
+The color head then gives vertex colors. Everything is differentiable with respect to the network, so
 training backpropagates through the extracted vertices; FlexiCubes also returns its regularisers
 (``L_dev``, the sign-change BCE, the L1 of the raw weights of the surface cubes) for stage 2. In training
 mode (``model.training``) FlexiCubes splits each quad at a midpoint vertex so gradients reach gamma.
@@ -26,7 +26,7 @@ from torch import Tensor
 
 from atom.geometry import Mesh, TetrahedralGrid, mesh_extractor, tetrahedral_grid
 from atom.geometry.flexicubes import VoxelGrid, flexicubes_sign_loss, flexicubes_weight_loss, voxel_grid
-from atom.model.generator import TriplaneGenerator
+from atom.model.text_to_mesh_model import TextToMeshModel
 
 #: names of the FlexiCubes regularisers in `Extraction.losses`
 FLEXICUBES_LOSSES = ("flexicubes_deviation", "flexicubes_sign", "flexicubes_weights")
@@ -51,20 +51,20 @@ def extraction_grid(kind: str, resolution: int, bound: float = 1.0,
 
 
 def triplanes_to_meshes(
-    model: TriplaneGenerator, triplanes: Tensor, grid: TetrahedralGrid | VoxelGrid, deform: bool = True,
-    colour: bool = True, backend: str = "torch",
+    model: TextToMeshModel, triplanes: Tensor, grid: TetrahedralGrid | VoxelGrid, deform: bool = True,
+    color: bool = True, backend: str = "torch",
 ) -> list[Mesh]:
     """One mesh per triplane ``[B, 3, C, R, R]`` (see `extract_triplanes`)."""
-    return [out.mesh for out in extract_triplanes(model, triplanes, grid, deform, colour, backend)]
+    return [out.mesh for out in extract_triplanes(model, triplanes, grid, deform, color, backend)]
 
 
 def extract_triplanes(
-    model: TriplaneGenerator, triplanes: Tensor, grid: TetrahedralGrid | VoxelGrid, deform: bool = True,
-    colour: bool = True, backend: str = "torch",
+    model: TextToMeshModel, triplanes: Tensor, grid: TetrahedralGrid | VoxelGrid, deform: bool = True,
+    color: bool = True, backend: str = "torch",
 ) -> list[Extraction]:
     """DMTet (tetrahedral grid) or FlexiCubes (voxel grid) per triplane ``[B, 3, C, R, R]`` on ``backend``
     ("torch" | "kaolin"): SDF (+ bounded deformation, + FlexiCubes weights) on the grid -> mesh, then vertex
-    colours from the colour head. Differentiable; empty meshes come back as ``Mesh.empty``."""
+    colors from the color head. Differentiable; empty meshes come back as ``Mesh.empty``."""
     if isinstance(grid, TetrahedralGrid):
         kind = "dmtet"
     elif isinstance(grid, VoxelGrid):
@@ -83,14 +83,14 @@ def extract_triplanes(
             out = Extraction(extract(grid, sdf[b], offsets))
         else:
             out = _flexicubes(model, triplane, grid, sdf[b], deform, extract)
-        if colour and not out.mesh.is_empty:
+        if color and not out.mesh.is_empty:
             rgb = model.color(triplane, out.mesh.vertices[None])[0]
             out.mesh = Mesh(out.mesh.vertices, out.mesh.faces, rgb)
         outputs.append(out)
     return outputs
 
 
-def surface_deformation(model: TriplaneGenerator, triplane: Tensor, grid: TetrahedralGrid, sdf: Tensor) -> Tensor:
+def surface_deformation(model: TextToMeshModel, triplane: Tensor, grid: TetrahedralGrid, sdf: Tensor) -> Tensor:
     """Deformation offsets ``[Nv, 3]`` of one triplane ``[1, 3, C, R, R]`` with grid SDF ``[Nv]``, queried only
     at the ends of sign-changing grid edges and zero elsewhere.
 
@@ -105,14 +105,14 @@ def surface_deformation(model: TriplaneGenerator, triplane: Tensor, grid: Tetrah
     return _deformation_at(model, triplane, grid, torch.nonzero(needed)[:, 0])
 
 
-def _deformation_at(model: TriplaneGenerator, triplane: Tensor, grid: TetrahedralGrid | VoxelGrid,
+def _deformation_at(model: TextToMeshModel, triplane: Tensor, grid: TetrahedralGrid | VoxelGrid,
                     index: Tensor) -> Tensor:
     """Offsets ``[Nv, 3]``: the deformation head at grid vertices ``index [K]``, zero elsewhere."""
     values = model.deformation(triplane, grid.vertices[index][None], grid.cell_size)[0]
     return values.new_zeros(grid.vertices.shape).index_copy(0, index, values)
 
 
-def _flexicubes(model: TriplaneGenerator, triplane: Tensor, grid: VoxelGrid, sdf: Tensor, deform: bool,
+def _flexicubes(model: TextToMeshModel, triplane: Tensor, grid: VoxelGrid, sdf: Tensor, deform: bool,
                 extract) -> Extraction:
     """FlexiCubes of one triplane ``[1, 3, C, R, R]`` with grid SDF ``[(N+1)^3]``: deformation and weights
     queried on the surface cubes only (module docstring)."""

@@ -33,8 +33,13 @@ def save_pretrained(model: nn.Module, config: Any, directory: str | os.PathLike[
     return path
 
 
+#: class names written by earlier versions of atom, read as today's: old name -> new name
+RENAMED_CLASSES = {"TextToMeshModel": "TextToMeshModel"}
+
+
 def read_pretrained_config(directory: str | os.PathLike[str], class_name: str, what: str) -> dict[str, Any]:
-    """The config fields stored in ``directory`` for a model of class ``class_name``.
+    """The config fields stored in ``directory`` for a model of class ``class_name`` (or its old name, see
+    ``RENAMED_CLASSES``).
 
     Raises:
         FileNotFoundError: ``directory`` or one of its two files is missing (``what`` names the model).
@@ -54,7 +59,7 @@ def read_pretrained_config(directory: str | os.PathLike[str], class_name: str, w
     if not isinstance(values, dict):
         raise ValueError(f"{config_path} must hold a JSON object, got {type(values).__name__}")
     stored = values.pop("_class_name", class_name)
-    if stored != class_name:
+    if RENAMED_CLASSES.get(stored, stored) != class_name:
         raise ValueError(f"{config_path} describes a {stored!r}, not a {class_name!r}")
     return values
 

@@ -12,14 +12,14 @@ Input: the 12-channel tile image ``[B, 12, S, 3 S]`` of :func:`atom.render.crm_t
    ``[B, 3, C, S, S]``.
 4. A point's feature is the SUM of the three planes' bilinear samples at ``(x, y)``, ``(y, z)``, ``(z, x)``
    (``grid_sample``, ``align_corners=True``, border padding; :data:`atom.model.triplane.CRM_PLANE_AXES`).
-5. Heads (:mod:`atom.model.heads`): SDF + deformation (one MLP, ``C -> 512 -> 512 -> 4``, ReLU), colour
+5. Heads (:mod:`atom.model.heads`): SDF + deformation (one MLP, ``C -> 512 -> 512 -> 4``, ReLU), color
    (``C -> 512 -> 512 -> 3``, ReLU, ``rgb = (c + 1) / 2``) and FlexiCubes weights from the 8 corner
    features of each cube (``8 C -> 512 -> 21``, SiLU, times 0.1).
 
 Conventions converted at the boundary (in the heads): CRM's field ``mlp_0 + 0.5 - |x|`` is positive inside,
 atom's ``sdf`` is its negative (negative inside, the sphere of radius 0.5 at initialisation); grid-vertex
 offsets are ``tanh(.) * max_deformation * cell_size`` (CRM: ``tanh / 160`` at grid 80, a quarter cell);
-colour ``(c + 1) / 2``. The mesh comes from FlexiCubes on a ``grid_resolution``-cell voxel grid over
+color ``(c + 1) / 2``. The mesh comes from FlexiCubes on a ``grid_resolution``-cell voxel grid over
 ``[-bound, bound]^3``; CRM's raw weights are split beta = ``w[:12]``, alpha = ``w[12:20]``, gamma = ``w[20]``.
 
 A :class:`ReconstructionConfig` fully describes the network (presets ``"crm"``: the released sizes, 114.2M
@@ -60,7 +60,7 @@ class ReconstructionConfig:
         triplane_channels: C, the UNet's output channels = the feature size of a point.
         block_out_channels, down_block_types, up_block_types, layers_per_block, attention_head_dim,
             norm_num_groups: the diffusers ``UNet2DModel`` (other arguments at diffusers' defaults).
-        head_hidden, head_layers: width and hidden layers of the SDF + deformation and colour MLPs.
+        head_hidden, head_layers: width and hidden layers of the SDF + deformation and color MLPs.
         weight_hidden: width of the FlexiCubes weight MLP's one hidden layer.
         weight_output_scale: factor on that MLP's output (CRM: 0.1).
         flexicubes_weight_scale: FlexiCubes' normalisation of the raw weights (CRM: 0.5).
@@ -352,7 +352,7 @@ class ReconstructionModel(nn.Module):
         )
 
     def extract_meshes(self, triplane: Tensor, grid_resolution: int | None = None) -> list[Mesh]:
-        """One coloured FlexiCubes mesh per triplane of ``[B, 3, C, S, S]`` (vertex colours from the colour
+        """One colored FlexiCubes mesh per triplane of ``[B, 3, C, S, S]`` (vertex colors from the color
         head), on a ``grid_resolution``-cell grid (default: the config's)."""
         from atom.geometry.flexicubes import flexicubes, voxel_grid  # noqa: PLC0415 (lands with the FlexiCubes branch)
 

@@ -1,6 +1,6 @@
 """Reading CRM's six views (or six CCMs) from image files: a strip of six tiles, or a folder of one file per view.
 
-Two layouts are accepted, the same for colour views and CCMs:
+Two layouts are accepted, the same for color views and CCMs:
 
 - a **strip**: one image ``S x 6 S`` (height x width), six square tiles side by side, left to right in
   ``strip_order`` (default CRM's order :data:`~atom.render.crm_views.CRM_VIEW_NAMES`: front, left, bottom,
@@ -11,7 +11,7 @@ Two layouts are accepted, the same for colour views and CCMs:
 Images are read with Pillow as uint8 ``[H, W, C]`` and become float ``[3, H, W]`` in [0, 1] here. Grey or
 palette images become RGB; an image with an alpha channel is composited over CRM's grey background (127/255,
 also the CCM background) and must have at least one non-transparent pixel. Each tile must have the model's
-tile size; a different size is an error unless ``resize`` is set (colour: bilinear with antialiasing; CCM:
+tile size; a different size is an error unless ``resize`` is set (color: bilinear with antialiasing; CCM:
 nearest neighbour, since a blend of a surface coordinate and the background is no surface point).
 """
 

@@ -70,7 +70,7 @@ def render_index(summary: dict) -> str:
         f"<style>{STYLE}</style></head><body>", f"<h1>{title}</h1>",
         f'<p class="meta">checkpoint {html.escape(summary["checkpoint"])} &middot; grid '
         f'{summary["grid_resolution"]} &middot; {html.escape(summary["export"]["format"])} '
-        f'({html.escape(summary["export"]["texture"])} colour) &middot; {html.escape(summary["created"])}</p>',
+        f'({html.escape(summary["export"]["texture"])} color) &middot; {html.escape(summary["created"])}</p>',
     ]
     records = summary.get("prompts") or summary.get("objects") or []
     if records:

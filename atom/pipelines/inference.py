@@ -3,7 +3,7 @@ atom.infer`` runs (``run_inference(cfg)`` with an ``atom.config.InferConfig``).
 
 Every input is checked before any work (prompts, prompts file, settings, output folder, checkpoint), so a
 mistake costs seconds, not a half-written folder. Then all prompts are encoded in one batch and generated
-``batch_size`` at a time; each mesh is cleaned up (``atom.geometry.postprocess``), coloured by the colour
+``batch_size`` at a time; each mesh is cleaned up (``atom.geometry.postprocess``), colored by the color
 head at its final vertices, exported, and previewed. A prompt whose mesh comes out empty is recorded as
 such and the others still finish.
 
@@ -121,14 +121,14 @@ def output_problems(export: ExportConfig, post: PostprocessConfig, preview: Prev
 
 
 ColorField = Callable[[Tensor], Tensor]
-"""``points [N, 3]`` (world units) -> rgb ``[N, 3]`` in [0, 1]: a model's colour head for one object."""
+"""``points [N, 3]`` (world units) -> rgb ``[N, 3]`` in [0, 1]: a model's color head for one object."""
 
 
 class MeshWriter:
-    """Clean-up, colour, export and preview of one generated mesh at a time, into ``out_dir``.
+    """Clean-up, color, export and preview of one generated mesh at a time, into ``out_dir``.
 
-    Model-agnostic: each mesh comes with its colour field (:data:`ColorField`), e.g.
-    ``functools.partial(TextToMeshPipeline.colours, pipeline, triplane)``."""
+    Model-agnostic: each mesh comes with its color field (:data:`ColorField`), e.g.
+    ``functools.partial(TextToMeshPipeline.colors, pipeline, triplane)``."""
 
     def __init__(self, export: ExportConfig, postprocess: PostprocessConfig, preview: PreviewConfig,
                  out_dir: Path) -> None:
@@ -140,31 +140,31 @@ class MeshWriter:
         self.still = look_at(preview.elevation, preview.filmstrip_azimuth, preview.distance, preview.fov)
 
     def finish(self, mesh: Mesh, color_field: ColorField) -> tuple[Mesh, ColorField]:
-        """Post-process the extracted mesh and colour its final vertices with ``color_field``.
+        """Post-process the extracted mesh and color its final vertices with ``color_field``.
 
-        Returns the mesh and its colour field in the mesh's own frame: normalisation moves the mesh, not
+        Returns the mesh and its color field in the mesh's own frame: normalisation moves the mesh, not
         the field, so points are mapped back before the query."""
         post = self.post
         mesh = postprocess(mesh, largest_component=post.largest_component,
                            min_component_fraction=post.min_component_fraction, target_faces=post.target_faces)
         centre, scale = cube_transform(mesh.vertices) if post.normalize and not mesh.is_empty else (None, None)
 
-        def colour(points: Tensor) -> Tensor:
+        def color(points: Tensor) -> Tensor:
             return color_field(points if centre is None else points / scale + centre)
 
         if mesh.is_empty:
-            return mesh, colour
+            return mesh, color
         vertices = mesh.vertices if centre is None else (mesh.vertices - centre) * scale
-        return Mesh(vertices, mesh.faces, colour(vertices)), colour
+        return Mesh(vertices, mesh.faces, color(vertices)), color
 
-    def write_mesh(self, mesh: Mesh, colour: ColorField, path: Path) -> Path:
-        """Export with vertex colours, or UV-textured (GLB, or OBJ + MTL + PNG) baked from the colour field."""
+    def write_mesh(self, mesh: Mesh, color: ColorField, path: Path) -> Path:
+        """Export with vertex colors, or UV-textured (GLB, or OBJ + MTL + PNG) baked from the color field."""
         path.parent.mkdir(parents=True, exist_ok=True)
         if self.export.texture is TextureMode.vertex:
             return export_mesh(mesh.to("cpu"), path, self.export.format.value)
         resolution = self.export.texture_resolution
         uv_mesh = unwrap(mesh, resolution=resolution)
-        texture = bake_texture(uv_mesh, colour, resolution, self.rasterizer, self.export.texture_dilation)
+        texture = bake_texture(uv_mesh, color, resolution, self.rasterizer, self.export.texture_dilation)
         if path.suffix.lower() == ".obj":
             return export_textured_obj(uv_mesh, texture, path)
         return export_textured_glb(uv_mesh, texture, path)
@@ -177,7 +177,7 @@ class MeshWriter:
         Returns the summary record and the renders ``[N, 3, H, W]`` (CPU)."""
         started = time.perf_counter()
         extracted_faces = mesh.num_faces
-        mesh, colour = self.finish(mesh, color_field)
+        mesh, color = self.finish(mesh, color_field)
         record: dict = {"status": "ok" if not mesh.is_empty else "empty", "extracted_faces": extracted_faces,
                         "faces": mesh.num_faces, "vertices": mesh.num_vertices}
         renders = torch.zeros(0, 3, self.preview.resolution, self.preview.resolution)
@@ -186,7 +186,7 @@ class MeshWriter:
             renders = render_views(mesh, cameras, self.preview.resolution, self.rasterizer).cpu()
         if mesh.is_empty:
             return record, renders
-        path = self.write_mesh(mesh, colour, self.out_dir / folder / f"{stem}.{self.export.format.value}")
+        path = self.write_mesh(mesh, color, self.out_dir / folder / f"{stem}.{self.export.format.value}")
         record["mesh"] = self._relative(path)
         if save_turntable and self.preview.enabled:
             previews = self.out_dir / "previews"
@@ -300,10 +300,10 @@ def _generate(pipeline: TextToMeshPipeline, writer: MeshWriter, text: TextEmbedd
     for start in range(0, len(text), cfg.batch_size):
         with timer(timing, "generate_s"):
             triplanes = pipeline.triplanes(text[start : start + cfg.batch_size])
-            meshes = pipeline.meshes(triplanes, cfg.grid_resolution, colour=False)
+            meshes = pipeline.meshes(triplanes, cfg.grid_resolution, color=False)
         for offset, mesh in enumerate(meshes):
-            with timer(timing, "write_s"):  # post-processing, colours, export and previews
-                color_field = functools.partial(pipeline.colours, triplanes[offset])
+            with timer(timing, "write_s"):  # post-processing, colors, export and previews
+                color_field = functools.partial(pipeline.colors, triplanes[offset])
                 result = writer.process(mesh, color_field, stems[start + offset], folder, save_turntable)
             bar.update(1)
             yield result

@@ -1,6 +1,6 @@
 """Preview images of generated meshes: turntable grids (PNG), turntable animations (GIF) and filmstrips.
 
-Rendered with the project's rasterizer and its one view shader (``atom.render.view_shader``): vertex colours
+Rendered with the project's rasterizer and its one view shader (``atom.render.view_shader``): vertex colors
 as albedo, lambertian shading under a light at the camera (a head light, so every view is lit), composited
 over a white background with the antialiased coverage mask.
 """
@@ -18,7 +18,7 @@ from atom.render import Cameras, Rasterizer, ViewShading, render_mesh, shade_vie
 from atom.render.images import image_grid, to_pil
 from atom.render.shading import DEFAULT_AMBIENT, WHITE
 
-# Albedo of a mesh without vertex colours: a light grey that shows the shading.
+# Albedo of a mesh without vertex colors: a light grey that shows the shading.
 PLAIN_ALBEDO = 0.7
 
 

@@ -2,11 +2,11 @@
 
 ``ReconstructionPipeline.from_pretrained(path)`` opens a :class:`~atom.model.reconstruction.ReconstructionModel`
 folder (``save_pretrained`` or ``python -m atom.convert_crm``), a training checkpoint, or a run directory (its
-newest checkpoint). ``pipe(views, ccm)`` takes the colour views and CCMs ``[6, 3, S, S]`` or
+newest checkpoint). ``pipe(views, ccm)`` takes the color views and CCMs ``[6, 3, S, S]`` or
 ``[B, 6, 3, S, S]`` (float in [0, 1], views in :data:`~atom.render.crm_views.CRM_VIEW_NAMES` order, S the
 model's tile size), tiles them (:func:`atom.render.crm_tiles.crm_unet_input`), runs the UNet once and returns
-one FlexiCubes mesh per object with vertex colours from the colour head. ``pipe.color_field(triplane)`` is
-the colour head of one object, ``points [N, 3] -> rgb [N, 3]``, for texture baking.
+one FlexiCubes mesh per object with vertex colors from the color head. ``pipe.color_field(triplane)`` is
+the color head of one object, ``points [N, 3] -> rgb [N, 3]``, for texture baking.
 
 The model noises its input once with fixed-mean noise (CRM's t = 20 noising); ``generator`` seeds it, so one
 seed gives one mesh.
@@ -28,7 +28,7 @@ from atom.render.crm_tiles import crm_unet_input
 from atom.render.crm_views import CRM_VIEW_NAMES
 
 logger = logging.getLogger(__name__)
-# Colour queries per call when baking textures: bounds the memory of the head's hidden activations.
+# Color queries per call when baking textures: bounds the memory of the head's hidden activations.
 COLOR_CHUNK = 1 << 16
 
 
@@ -99,7 +99,7 @@ class ReconstructionPipeline:
 
     @torch.no_grad()
     def meshes(self, triplanes: Tensor, grid_resolution: int | None = None) -> list[Mesh]:
-        """One FlexiCubes mesh per triplane ``[B, 3, C, S, S]`` with vertex colours, on ``grid_resolution``
+        """One FlexiCubes mesh per triplane ``[B, 3, C, S, S]`` with vertex colors, on ``grid_resolution``
         cells per axis (default: the model's)."""
         if grid_resolution is not None and grid_resolution < 2:
             raise ValueError(f"grid_resolution must be >= 2 (or None: the model's), got {grid_resolution}")
@@ -107,7 +107,7 @@ class ReconstructionPipeline:
 
     @torch.no_grad()
     def colors(self, triplane: Tensor, points: Tensor) -> Tensor:
-        """The colour head of one triplane ``[3, C, S, S]`` at ``points [N, 3]`` (world units) -> rgb ``[N, 3]``
+        """The color head of one triplane ``[3, C, S, S]`` at ``points [N, 3]`` (world units) -> rgb ``[N, 3]``
         in [0, 1], on the points' device; any N (queried in chunks)."""
         if points.dim() != 2 or points.shape[-1] != 3:
             raise ValueError(f"points must be [N, 3], got {list(points.shape)}")
@@ -122,5 +122,5 @@ class ReconstructionPipeline:
 
     def __call__(self, views: Tensor, ccm: Tensor, generator: torch.Generator | None = None,
                  grid_resolution: int | None = None) -> list[Mesh]:
-        """Views and CCMs ``[(B,) 6, 3, S, S]`` in [0, 1] -> one coloured mesh per object (world units, +Z up)."""
+        """Views and CCMs ``[(B,) 6, 3, S, S]`` in [0, 1] -> one colored mesh per object (world units, +Z up)."""
         return self.meshes(self.triplanes(views, ccm, generator), grid_resolution)

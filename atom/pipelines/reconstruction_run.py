@@ -4,9 +4,9 @@
 
 Every input is checked before any file is written: settings, output folder, both image sets (layout, count,
 size, alpha; :mod:`atom.pipelines.crm_inputs`), the checkpoint (a reconstruction model) and the tile size it
-takes. Then the views go through the model once, the FlexiCubes mesh is cleaned up, coloured and exported by
+takes. Then the views go through the model once, the FlexiCubes mesh is cleaned up, colored and exported by
 the same :class:`~atom.pipelines.inference.MeshWriter` as text-to-mesh inference (UV texture baked from the
-colour head by default), and previewed.
+color head by default), and previewed.
 
 Layout of the output folder::
 
@@ -108,7 +108,7 @@ def run_reconstruction(cfg: ReconstructConfig) -> dict:
         with timer(timing, "extract_s"):
             mesh = pipeline.meshes(triplanes, cfg.grid_resolution)[0]
         _advance(bar, "write")
-        with timer(timing, "write_s"):  # clean-up, colours, UV baking, export and previews
+        with timer(timing, "write_s"):  # clean-up, colors, UV baking, export and previews
             writer = MeshWriter(cfg.export, cfg.postprocess, cfg.preview, out_dir)
             record, _ = writer.process(mesh, pipeline.color_field(triplanes[0]), MESH_STEM, "", True)
             if cfg.preview.enabled:

@@ -2,8 +2,8 @@
 
 ``TextToMeshPipeline.from_pretrained(path)`` opens a checkpoint (or a run directory: its newest checkpoint)
 with the text encoder named in the checkpoint's own config; ``pipe(prompts)`` returns one ``Mesh`` per prompt
-with vertex colours from the colour head. The grid resolution is chosen per call (64 on CPU, 128 on GPU). The
-mesh extractor is the checkpoint's own (``GeneratorConfig.extractor``: DMTet, or FlexiCubes with its weight
+with vertex colors from the color head. The grid resolution is chosen per call (64 on CPU, 128 on GPU). The
+mesh extractor is the checkpoint's own (``TextToMeshConfig.extractor``: DMTet, or FlexiCubes with its weight
 head; older checkpoints are DMTet) unless ``extractor=`` overrides it (logged); ``backend=`` picks whose
 extractors run ("torch" or "kaolin").
 ``pipe.interpolate(prompts, steps, mode)`` walks the text embeddings between consecutive prompts.
@@ -21,19 +21,19 @@ from torch import Tensor
 from atom.build import build_text_encoder
 from atom.config import TrainConfig
 from atom.geometry import Mesh, mesh_extractor
-from atom.model import CheckpointError, TriplaneGenerator, extraction_grid, resolve_checkpoint, triplanes_to_meshes
+from atom.model import CheckpointError, TextToMeshModel, extraction_grid, resolve_checkpoint, triplanes_to_meshes
 from atom.pipelines.interpolation import InterpolationPoint, interpolate_embeddings, walk
 from atom.text import TextEmbeddings, TextEncoder
 
 logger = logging.getLogger(__name__)
-# Colour queries per call when baking textures: bounds the memory of the head's hidden activations.
-COLOUR_CHUNK = 1 << 18
+# Color queries per call when baking textures: bounds the memory of the head's hidden activations.
+COLOR_CHUNK = 1 << 18
 
 
 class TextToMeshPipeline:
     """A trained text-to-triplane model with its text encoder: ``TextToMeshPipeline.from_pretrained(path)(prompts)``."""
 
-    def __init__(self, model: TriplaneGenerator, text_encoder: TextEncoder | None, device: str | torch.device = "cpu",
+    def __init__(self, model: TextToMeshModel, text_encoder: TextEncoder | None, device: str | torch.device = "cpu",
                  extractor: str | None = None, backend: str = "torch"):
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
@@ -57,7 +57,7 @@ class TextToMeshPipeline:
         mesh extraction."""
         checkpoint = resolve_checkpoint(path)
         try:
-            model = TriplaneGenerator.from_pretrained(checkpoint)
+            model = TextToMeshModel.from_pretrained(checkpoint)
         except Exception as err:
             raise CheckpointError(f"cannot load the model from {str(checkpoint)!r}: {err}") from err
         if text_encoder is None:
@@ -93,21 +93,21 @@ class TextToMeshPipeline:
         return self.model(text.tokens.to(self.device), text.mask.to(self.device))
 
     @torch.no_grad()
-    def meshes(self, triplanes: Tensor, grid_resolution: int = 64, colour: bool = True) -> list[Mesh]:
+    def meshes(self, triplanes: Tensor, grid_resolution: int = 64, color: bool = True) -> list[Mesh]:
         """One mesh per triplane ``[B, 3, C, R, R]`` with the pipeline's extractor on a grid of ``grid_resolution``
-        cells per axis; vertex colours from the colour head unless ``colour=False``."""
+        cells per axis; vertex colors from the color head unless ``color=False``."""
         grid = extraction_grid(self.extractor, grid_resolution, self.model.config.bound, self.device)
-        return triplanes_to_meshes(self.model, triplanes, grid, colour=colour, backend=self.backend)
+        return triplanes_to_meshes(self.model, triplanes, grid, color=color, backend=self.backend)
 
     @torch.no_grad()
-    def colours(self, triplane: Tensor, points: Tensor) -> Tensor:
-        """The colour head of one triplane ``[3, C, R, R]`` at ``points [N, 3]`` (world units) -> RGB ``[N, 3]``
+    def colors(self, triplane: Tensor, points: Tensor) -> Tensor:
+        """The color head of one triplane ``[3, C, R, R]`` at ``points [N, 3]`` (world units) -> RGB ``[N, 3]``
         in [0, 1], on the points' device; any N (queried in chunks)."""
         if points.dim() != 2 or points.shape[-1] != 3:
             raise ValueError(f"points must be [N, 3], got {list(points.shape)}")
         triplane = triplane[None].to(self.device)
         chunks = [self.model.color(triplane, chunk[None].to(self.device))[0].to(points.device)
-                  for chunk in points.split(COLOUR_CHUNK)]
+                  for chunk in points.split(COLOR_CHUNK)]
         return torch.cat(chunks) if chunks else points.new_zeros(0, 3)
 
     def from_embeddings(self, text: TextEmbeddings, grid_resolution: int = 64) -> list[Mesh]:

@@ -1,10 +1,10 @@
-"""Bake a colour field into a UV texture: rasterize the UV layout, query the colours at each texel's point.
+"""Bake a color field into a UV texture: rasterize the UV layout, query the colors at each texel's point.
 
 The UV triangles are drawn with the project's rasterizer as if the atlas were the screen (clip coordinates
 ``(2u - 1, 2v - 1, 0, 1)``: an orthographic camera looking at the atlas), which gives, for every texel
 centre inside a chart, its triangle and barycentrics; interpolating the 3D vertex positions with them gives
-the surface point the texel shows. The colour function (e.g. the model's colour head) is evaluated
-there, so the texture carries the field's own detail rather than vertex colours smeared across faces.
+the surface point the texel shows. The color function (e.g. the model's color head) is evaluated
+there, so the texture carries the field's own detail rather than vertex colors smeared across faces.
 Texels outside every chart are filled by seam dilation.
 """
 
@@ -33,11 +33,11 @@ def texel_points(mesh: UVMesh, resolution: int, rasterizer: Rasterizer) -> tuple
     return torch.where(covered[..., None], points, torch.zeros_like(points)), covered
 
 
-def bake_texture(mesh: UVMesh, colour: Callable[[Tensor], Tensor], resolution: int, rasterizer: Rasterizer,
+def bake_texture(mesh: UVMesh, color: Callable[[Tensor], Tensor], resolution: int, rasterizer: Rasterizer,
                  dilation: int = 4) -> Tensor:
-    """Texture ``[3, resolution, resolution]`` in [0, 1]: ``colour(points [N, 3]) -> rgb [N, 3]`` at each
+    """Texture ``[3, resolution, resolution]`` in [0, 1]: ``color(points [N, 3]) -> rgb [N, 3]`` at each
     covered texel's surface point, then ``dilation`` pixels of seam dilation."""
     points, covered = texel_points(mesh, resolution, rasterizer)
     texture = points.new_zeros(resolution, resolution, 3)
-    texture[covered] = colour(points[covered]).to(texture)
+    texture[covered] = color(points[covered]).to(texture)
     return dilate(texture.permute(2, 0, 1), covered, dilation).clamp(0, 1)

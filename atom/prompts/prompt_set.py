@@ -107,7 +107,7 @@ class PromptSet:
     def from_grid(
         cls, template: str, slots: dict[str, Sequence[str]], holdout: str = "diagonal", name: str = "grid"
     ) -> PromptSet:
-        """Every combination of slot values in `template`, e.g. "a {colour} {shape}" with K colours and
+        """Every combination of slot values in `template`, e.g. "a {color} {shape}" with K colors and
         K shapes gives K*K prompts, ordered with the template's first slot outermost.
 
         holdout "diagonal" tests the combinations whose slot indices are all equal (needs >= 2 slots of
@@ -117,7 +117,7 @@ class PromptSet:
             raise ValueError(f"holdout must be one of {HOLDOUTS}, got {holdout!r}")
         fields = list(dict.fromkeys(f for _, f, _, _ in string.Formatter().parse(template) if f is not None))
         if any(not field.isidentifier() for field in fields):
-            raise ValueError(f"template slots must be named like {{colour}}, got {fields} in {template!r}")
+            raise ValueError(f"template slots must be named like {{color}}, got {fields} in {template!r}")
         if set(fields) != set(slots):
             raise ValueError(
                 f"template {template!r} has slots {sorted(fields)}, but slots {sorted(slots)} given"

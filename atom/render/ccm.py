@@ -1,4 +1,4 @@
-"""Canonical coordinate maps (CCMs, CRM arXiv 2403.05034): the world point each pixel sees, as a colour.
+"""Canonical coordinate maps (CCMs, CRM arXiv 2403.05034): the world point each pixel sees, as a color.
 
 A CCM pixel stores the canonical (world) coordinate of the visible surface point, mapped from ``[-1, 1]`` to
 ``[0, 1]`` per channel: ``ccm = (xyz + 1) / 2`` (R, G, B = X, Y, Z). Background pixels hold CRM's grey
@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 
 CRM_BACKGROUND = 127.0 / 255.0
-"""CRM's grey background, for colour images and CCMs alike."""
+"""CRM's grey background, for color images and CCMs alike."""
 
 
 def _check_image(name: str, image: Tensor, channels: int) -> None:

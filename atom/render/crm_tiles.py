@@ -117,10 +117,10 @@ def _check_unit_range(name: str, image: Tensor) -> None:
 
 
 def crm_unet_input(rgb: Tensor, ccm: Tensor) -> Tensor:
-    """CRM's 12-channel UNet input from six colour views and six CCMs.
+    """CRM's 12-channel UNet input from six color views and six CCMs.
 
     Args:
-        rgb: [B, 6, 3, S, S] colour in [0, 1], views in :data:`~atom.render.crm_views.CRM_VIEW_NAMES` order.
+        rgb: [B, 6, 3, S, S] color in [0, 1], views in :data:`~atom.render.crm_views.CRM_VIEW_NAMES` order.
         ccm: [B, 6, 3, S, S] CCMs in [0, 1], channels X, Y, Z (as :func:`atom.render.ccm.ccm_shade`).
 
     Returns:

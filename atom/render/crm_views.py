@@ -1,4 +1,4 @@
-"""CRM's six canonical orthographic views (arXiv 2403.05034) and their colour + CCM renders.
+"""CRM's six canonical orthographic views (arXiv 2403.05034) and their color + CCM renders.
 
 Order, CRM's (elevation, azimuth) and the image axes of each view (world +Z up, objects in [-1, 1]^3):
 
@@ -64,10 +64,10 @@ def crm_cameras(
 
 @dataclass
 class CRMViews:
-    """Colour and CCM renders of the six views, in :data:`CRM_VIEW_NAMES` order.
+    """Color and CCM renders of the six views, in :data:`CRM_VIEW_NAMES` order.
 
     Attributes:
-        rgb: [6, 3, S, S] colour in [0, 1] over the grey background (antialiased edges).
+        rgb: [6, 3, S, S] color in [0, 1] over the grey background (antialiased edges).
         ccm: [6, 3, S, S] canonical coordinates ``(xyz + 1) / 2`` over the grey background (hard edges).
         mask: [6, 1, S, S] hard coverage, 0/1.
     """
@@ -85,12 +85,12 @@ def render_crm_views(
     rasterizer: Rasterizer,
     background: float = CRM_BACKGROUND,
 ) -> CRMViews:
-    """Render a mesh's six CRM views: unlit vertex colours (albedo) and CCMs.
+    """Render a mesh's six CRM views: unlit vertex colors (albedo) and CCMs.
 
     Args:
         vertices: [V, 3] world units, inside ``[-1, 1]^3``.
         faces: [F, 3] int64.
-        colors: [V, 3] vertex colours in [0, 1].
+        colors: [V, 3] vertex colors in [0, 1].
         resolution: image side S in pixels.
         rasterizer: from :func:`atom.render.rasterizer.make_rasterizer`.
         background: grey level of the background (CRM: 127/255).

@@ -5,9 +5,9 @@ Here, for every pair of horizontally or vertically adjacent pixels showing diffe
 whose surface is nearer ("front") is followed along the segment to the other pixel's centre. If that
 segment leaves the front surface through a silhouette edge (a mesh boundary edge, or an edge between a
 front-facing and a back-facing triangle in screen space) at fraction ``t`` of the way, the two pixels'
-colours are blended as if each pixel were a unit box along the segment:
-``t > 1/2`` pushes ``(t - 1/2)`` of the front colour into the other pixel, ``t < 1/2`` pushes ``(1/2 - t)``
-of the other colour into the front pixel. ``t`` is differentiable in the edge's vertices, which gives the
+colors are blended as if each pixel were a unit box along the segment:
+``t > 1/2`` pushes ``(t - 1/2)`` of the front color into the other pixel, ``t < 1/2`` pushes ``(1/2 - t)``
+of the other color into the front pixel. ``t`` is differentiable in the edge's vertices, which gives the
 silhouette gradients. The walk may step across a few non-silhouette edges (into neighbouring triangles)
 before it meets the silhouette, so sub-pixel triangles (fine meshes) still antialias.
 
@@ -150,7 +150,7 @@ def edge_antialias(
     """Antialias ``image`` [B, H, W, C] across silhouette edges; differentiable w.r.t. ``clip_vertices``.
 
     Args:
-        image: [B, H, W, C] values to blend (e.g. a coverage mask or shaded colours).
+        image: [B, H, W, C] values to blend (e.g. a coverage mask or shaded colors).
         triangle_id: [B, H, W] int64 visible face per pixel, -1 on background.
         depth: [B, H, W] view depth per pixel, +inf on background (decides which pixel is in front).
         clip_vertices: [B, V, 4] clip-space vertices as rasterized.

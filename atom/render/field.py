@@ -15,7 +15,7 @@ class FieldSamples:
     Attributes:
         sdf: [B, M] signed distance (negative inside), world units.
         gradient: [B, M, 3] d sdf / d x (about unit length for a true SDF).
-        rgb: [B, M, 3] colour in [0, 1].
+        rgb: [B, M, 3] color in [0, 1].
     """
 
     sdf: Tensor
@@ -24,7 +24,7 @@ class FieldSamples:
 
 
 class SDFField(Protocol):
-    """Anything that evaluates an SDF, its gradient and colour at world points [B, M, 3].
+    """Anything that evaluates an SDF, its gradient and color at world points [B, M, 3].
 
     The renderer calls it once under ``torch.no_grad()`` (to place importance samples; only ``sdf`` is used
     there) and once with gradients enabled. A field that differentiates itself for ``gradient`` should use
@@ -35,7 +35,7 @@ class SDFField(Protocol):
 
 
 class SphereField:
-    """Analytic sphere ``|x - centre| - radius`` of one colour: a reference field for checks, benchmarks."""
+    """Analytic sphere ``|x - centre| - radius`` of one color: a reference field for checks, benchmarks."""
 
     def __init__(
         self,

@@ -4,7 +4,7 @@ Batches: ``vertices`` [V, 3] (or [1, V, 3]) is one mesh seen by all B cameras; [
 SAME topology (``faces``), mesh b seen by camera b. Meshes with different faces (one per prompt) are rendered
 by the caller, one ``render_mesh`` call per mesh, and the outputs concatenated along the batch.
 
-Colour is not rendered here: the trainer queries its colour head at ``position``, shades with
+Color is not rendered here: the trainer queries its color head at ``position``, shades with
 :func:`atom.render.shading.shade`, then composites. Composite with the antialiased ``mask`` (simple), or,
 for clean edges, composite with ``hard_mask`` and pass the image through :meth:`MeshRenderOutput.antialias`
 (threestudio's order).
@@ -56,7 +56,7 @@ class MeshRenderOutput:
         return (self.triangle_id >= 0)[:, None].to(self.mask.dtype)
 
     def antialias(self, image: Tensor) -> Tensor:
-        """Antialias an image [B, C, H, W] rendered from these fragments (e.g. colour composited with
+        """Antialias an image [B, C, H, W] rendered from these fragments (e.g. color composited with
         ``hard_mask``) across the silhouettes; differentiable w.r.t. the vertices."""
         if self.rasterizer is None:  # empty mesh: nothing to blend
             return image

@@ -113,10 +113,10 @@ class NeuSRenderer(nn.Module):
         Args:
             field: an :class:`atom.render.field.SDFField`.
             coarse_sdf: optional ``[B, M, 3] -> [B, M]`` SDF-only query for the (no-grad) up-sampling pass, which
-                needs no gradient or colour; saves the field's gradient stencil there. Default: ``field(...).sdf``.
+                needs no gradient or color; saves the field's gradient stencil there. Default: ``field(...).sdf``.
             origins: [B, N, 3] ray origins, world units.
             directions: [B, N, 3] unit ray directions.
-            background: [B, 3] or [3] colour behind the object.
+            background: [B, 3] or [3] color behind the object.
 
         Returns:
             dict with ``rgb`` [B, N, 3] (composited over the background), ``opacity`` [B, N, 1],

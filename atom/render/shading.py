@@ -1,6 +1,6 @@
 """Shading shared by the mesh and volume renderers, and DreamFusion-style random lights.
 
-All colours are float in [0, 1]; vectors are channel-last ``[..., 3]`` in world space.
+All colors are float in [0, 1]; vectors are channel-last ``[..., 3]`` in world space.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ def shade(
     """Shade surface points.
 
     Args:
-        albedo: [..., 3] base colour in [0, 1] (ignored by "textureless").
+        albedo: [..., 3] base color in [0, 1] (ignored by "textureless").
         normals: [..., 3] unit world normals.
         light_direction: direction towards the light, normalised here; [3], [..., 3] broadcastable to
             ``normals``, or [B, 3] with ``normals`` [B, ..., 3] (one light per batch element).
@@ -32,7 +32,7 @@ def shade(
         ambient: ambient fraction in [0, 1].
 
     Returns:
-        [..., 3] shaded colour.
+        [..., 3] shaded color.
     """
     if mode not in SHADING_MODES:
         raise ValueError(f"unknown shading mode {mode!r}; accepted: {', '.join(SHADING_MODES)}")

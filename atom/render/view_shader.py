@@ -12,10 +12,10 @@ Each view ``i`` has its own mode (``atom.render.SHADING_MODES``) and light ``l_i
 - lambertian: ``c = a * (ambient + (1 - ambient) * max(0, n . l_i))``;
 - textureless: lambertian with a white albedo.
 
-The shaded colour is composited over the background by the coverage ``alpha``:
+The shaded color is composited over the background by the coverage ``alpha``:
 ``out = c * alpha + background * (1 - alpha)``. Buffers from volume rendering are *premultiplied* (albedo
 already multiplied by the accumulated opacity); Lambertian shading is linear in the albedo, so shading the
-premultiplied albedo gives the premultiplied colour, and textureless then shades the coverage itself.
+premultiplied albedo gives the premultiplied color, and textureless then shades the coverage itself.
 """
 
 from __future__ import annotations
@@ -88,11 +88,11 @@ def shade_views(albedo: Tensor, normal: Tensor, coverage: Tensor, shading: ViewS
     for mode in set(shading.modes):
         idx = torch.tensor([i for i, m in enumerate(shading.modes) if m == mode], device=albedo.device)
         light = shading.light_directions[idx][:, None, None, :]
-        colour = albedo_hw[idx]
+        color = albedo_hw[idx]
         if mode == "textureless":
-            colour = coverage_hw[idx].expand_as(colour) if premultiplied else torch.ones_like(colour)
+            color = coverage_hw[idx].expand_as(color) if premultiplied else torch.ones_like(color)
             mode = "lambertian"
-        shaded = shade(colour, normal_hw[idx], light, mode=mode, ambient=shading.ambient)
+        shaded = shade(color, normal_hw[idx], light, mode=mode, ambient=shading.ambient)
         if not premultiplied:
             shaded = shaded * coverage_hw[idx]
         out[idx] = shaded.permute(0, 3, 1, 2)

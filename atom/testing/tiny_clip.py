@@ -5,7 +5,7 @@
 ``build_color_probe_clip``: weights set by hand so that the answer of CLIP R-precision is known. Both towers
 have one transformer layer whose attention is a plain average (query and key weights zero, value and output
 projections the identity) and whose MLP adds nothing (``fc2`` zero); class, position and projection are the
-identity or zero. With hidden width 8 and ``pattern(c) = (c - 1, 1 - c, 0, 0)`` for an RGB colour c:
+identity or zero. With hidden width 8 and ``pattern(c) = (c - 1, 1 - c, 0, 0)`` for an RGB color c:
 
 - image: the processor maps a pixel x to ``x - 1`` (mean 1, std 1: white becomes 0); the patch embedding
   averages each 8x8 patch into ``pattern``-shaped vectors (channels 0-2: the mean, 3-5: its negation); layer
@@ -13,11 +13,11 @@ identity or zero. With hidden width 8 and ``pattern(c) = (c - 1, 1 - c, 0, 0)`` 
   ``pattern(shaded pixel)`` over the non-white pixels;
 - text: the token embeddings of the words red, green and blue are ``pattern`` of (1,0,0), (0,1,0), (0,0,1),
   every other token is 0; the end-of-text token averages the tokens before it, so the text embedding is the
-  direction of its colour word's pattern.
+  direction of its color word's pattern.
 
 A red object under Lambertian shading with ambient light has pixels ``(s, 0, 0)`` (s > 0) blended with
 white; their patterns are closer in angle to red's ``(0, -1, -1)`` than to green's or blue's, for any s > 0
-and any coverage, so every view of a red, green or blue object retrieves its own colour word: R@1 = 1.
+and any coverage, so every view of a red, green or blue object retrieves its own color word: R@1 = 1.
 ``blind=True`` zeroes the patch embedding: every image embeds to 0, every similarity is 0, all texts tie.
 """
 
@@ -34,7 +34,7 @@ from atom.testing.tiny_text import MAX_LENGTH, SEED, tiny_clip_tokenizer
 IMAGE_SIZE = 32
 PATCH_SIZE = 8
 HIDDEN = 8
-#: the colour words the probe knows, with their RGB
+#: the color words the probe knows, with their RGB
 PROBE_COLORS = {"green": (0.0, 1.0, 0.0), "blue": (0.0, 0.0, 1.0), "red": (1.0, 0.0, 0.0)}
 
 
@@ -66,7 +66,7 @@ def build_tiny_clip_model(directory: str | Path) -> Path:
 
 
 def pattern(rgb: tuple[float, float, float]) -> torch.Tensor:
-    """The width-8 vector ``(c - 1, 1 - c, 0, 0)`` of an RGB colour c (zero mean, so layer norms keep it)."""
+    """The width-8 vector ``(c - 1, 1 - c, 0, 0)`` of an RGB color c (zero mean, so layer norms keep it)."""
     ink = torch.tensor(rgb) - 1.0
     return torch.cat([ink, -ink, torch.zeros(HIDDEN - 6)])
 

@@ -1,7 +1,7 @@
 """A tiny reconstruction model and a toy object's six CRM views + CCMs as image files, for tests and smoke runs.
 
 ``tiny_reconstruction_model(path)`` saves a random-weight :class:`~atom.model.ReconstructionModel` (the toy
-preset shrunk: 32-px tiles, grid 16); ``toy_object_views(tile_size)`` renders an off-centre cone coloured by
+preset shrunk: 32-px tiles, grid 16); ``toy_object_views(tile_size)`` renders an off-centre cone colored by
 position (so every view differs and a swapped view shows) with :func:`atom.render.crm_views.render_crm_views`;
 ``write_strip`` / ``write_view_folder`` write them in the two layouts ``atom.reconstruct`` reads.
 """
@@ -35,7 +35,7 @@ def tiny_reconstruction_model(path: str | Path, seed: int = 0, **overrides) -> P
 
 
 def toy_object_views(tile_size: int) -> CRMViews:
-    """Six views + CCMs ``[6, 3, S, S]`` of a cone (apex up, shifted towards +X +Y) coloured ``(xyz + 1) / 2``."""
+    """Six views + CCMs ``[6, 3, S, S]`` of a cone (apex up, shifted towards +X +Y) colored ``(xyz + 1) / 2``."""
     cone = trimesh.creation.cone(radius=0.45, height=1.0, sections=24)
     cone.apply_translation((0.15, 0.1, -0.5))
     vertices = torch.tensor(cone.vertices, dtype=torch.float32)

@@ -1,4 +1,4 @@
-"""A tiny but complete training configuration (tiny IF guidance + tiny T5, tiny generator): seconds per step on CPU.
+"""A tiny but complete training configuration (tiny IF guidance + tiny T5, tiny model): seconds per step on CPU.
 
 Used by the trainer tests and for smoke runs: ``compose_tiny(root, run_dir, "trainer.max_steps=3")``.
 """

@@ -2,10 +2,10 @@
 
 from atom.toyworld.metrics import (
     EMPTY_CHAMFER,
-    EMPTY_COLOUR_ERROR,
+    EMPTY_COLOR_ERROR,
     azimuthal_ratio,
     chamfer_l1,
-    colour_error,
+    color_error,
     component_genera,
     evaluate_meshes,
     f_score,
@@ -17,9 +17,9 @@ from atom.toyworld.metrics import (
     volume_iou,
 )
 from atom.toyworld.shapes import (
-    COLOURS,
+    COLORS,
     SHAPES,
-    ToyColour,
+    ToyColor,
     ToyObject,
     ToyShape,
     find_object,
@@ -28,16 +28,16 @@ from atom.toyworld.shapes import (
 )
 
 __all__ = [
-    "COLOURS",
+    "COLORS",
     "EMPTY_CHAMFER",
-    "EMPTY_COLOUR_ERROR",
+    "EMPTY_COLOR_ERROR",
     "SHAPES",
-    "ToyColour",
+    "ToyColor",
     "ToyObject",
     "ToyShape",
     "azimuthal_ratio",
     "chamfer_l1",
-    "colour_error",
+    "color_error",
     "component_genera",
     "evaluate_meshes",
     "f_score",

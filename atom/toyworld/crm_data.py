@@ -1,6 +1,6 @@
-"""Rendered 3D data for CRM's reconstruction model in the toy world: posed, coloured toy shapes.
+"""Rendered 3D data for CRM's reconstruction model in the toy world: posed, colored toy shapes.
 
-An object is a Toy64 shape (:mod:`atom.toyworld.shapes`) with a continuous RGB colour, a yaw about +Z and a
+An object is a Toy64 shape (:mod:`atom.toyworld.shapes`) with a continuous RGB color, a yaw about +Z and a
 uniform scale: its surface is ``x = s R_z(yaw) x_0`` for ``x_0`` on the shape, its signed distance
 ``sdf(x) = s sdf_0(R_z(-yaw) x / s)``. With ``s`` in :data:`SCALE_RANGE` every shape stays inside
 ``[-0.9, 0.9]^3`` at any yaw (the widest reach is the pyramid's base corner, ``0.55 sqrt(2) * 1.15 = 0.89``).
@@ -8,20 +8,20 @@ uniform scale: its surface is ``x = s R_z(yaw) x_0`` for ``x_0`` on the shape, i
 Held-out rule (never drawn in training; :func:`is_held_out` is the single test, and the training sampler
 draws by rejection against it):
 
-1. Toy64 diagonal pairs: shape ``i`` with a colour within :data:`DIAGONAL_RADIUS` (RGB Euclidean distance) of
-   the named colour ``COLOURS[i]`` (the 8 unseen compositions of Toy64, with a ball around each).
-2. Unseen colours: any shape with a colour within :data:`UNSEEN_COLOR_RADIUS` of one of
+1. Toy64 diagonal pairs: shape ``i`` with a color within :data:`DIAGONAL_RADIUS` (RGB Euclidean distance) of
+   the named color ``COLORS[i]`` (the 8 unseen compositions of Toy64, with a ball around each).
+2. Unseen colors: any shape with a color within :data:`UNSEEN_COLOR_RADIUS` of one of
    :data:`NUM_UNSEEN_COLORS` centres drawn once from ``torch.Generator().manual_seed(HOLDOUT_SEED)``
    (:func:`unseen_color_centres`).
 3. Unseen yaws: ``yaw mod 90`` degrees in :data:`UNSEEN_YAW` (the interval and its copies every 90 degrees,
    so that the 4-fold symmetric shapes - cube, pyramid, octahedron - never see an equivalent pose either;
    for the solids of revolution yaw changes nothing, and the torus is 2-fold symmetric).
 
-Training colours are uniform in ``[0, 1]^3``, yaws uniform in ``[0, 360)``, scales uniform in
+Training colors are uniform in ``[0, 1]^3``, yaws uniform in ``[0, 360)``, scales uniform in
 :data:`SCALE_RANGE`, shapes uniform; a draw that hits the held-out set is drawn again (same generator).
 
 The fixed evaluation set (:func:`held_out_objects`) has one object per shape in each held-out category:
-diagonal (named colour, seen yaw), unseen colour (a centre, seen yaw) and unseen yaw (a seen colour).
+diagonal (named color, seen yaw), unseen color (a centre, seen yaw) and unseen yaw (a seen color).
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ from atom.render.crm_tiles import crm_unet_input
 from atom.render.crm_views import render_crm_views
 from atom.render.fragments import Rasterizer
 from atom.render.mesh_renderer import composite, render_mesh
-from atom.toyworld.shapes import COLOURS, SHAPES, _shape_mesh
+from atom.toyworld.shapes import COLORS, SHAPES, _shape_mesh
 
 SCALE_RANGE = (0.75, 1.15)
 DIAGONAL_RADIUS = 0.15
@@ -56,7 +56,7 @@ MAX_REJECTIONS = 1000
 
 @dataclass(frozen=True)
 class PosedObject:
-    """A toy shape ``SHAPES[shape]`` in colour ``color`` (RGB in [0, 1]), turned by ``yaw`` degrees about +Z
+    """A toy shape ``SHAPES[shape]`` in color ``color`` (RGB in [0, 1]), turned by ``yaw`` degrees about +Z
     and scaled by ``scale``; ``category`` names its evaluation group ("train" for training draws)."""
 
     shape: int
@@ -85,7 +85,7 @@ class PosedObject:
         return self.scale * SHAPES[self.shape].sdf(local)
 
     def mesh(self, resolution: int) -> Mesh:
-        """The ground-truth surface (marching tetrahedra at ``resolution``, cached per shape), posed and coloured."""
+        """The ground-truth surface (marching tetrahedra at ``resolution``, cached per shape), posed and colored."""
         surface = _shape_mesh(SHAPES[self.shape], resolution)
         vertices = self.transform(surface.vertices)
         rgb = torch.tensor(self.color, dtype=vertices.dtype).expand(vertices.shape[0], 3)
@@ -94,8 +94,8 @@ class PosedObject:
 
 @functools.lru_cache(maxsize=1)
 def unseen_color_centres() -> Tensor:
-    """``[NUM_UNSEEN_COLORS, 3]`` held-out colour centres, seed-fixed, each at least ``2 * UNSEEN_COLOR_RADIUS``
-    from the cube's faces so that its whole ball is a colour."""
+    """``[NUM_UNSEEN_COLORS, 3]`` held-out color centres, seed-fixed, each at least ``2 * UNSEEN_COLOR_RADIUS``
+    from the cube's faces so that its whole ball is a color."""
     generator = torch.Generator().manual_seed(HOLDOUT_SEED)
     margin = 2 * UNSEEN_COLOR_RADIUS
     return margin + (1 - 2 * margin) * torch.rand(NUM_UNSEEN_COLORS, 3, generator=generator)
@@ -110,7 +110,7 @@ def in_unseen_yaw(yaw: float) -> bool:
 def is_held_out(shape: int, color: tuple[float, float, float] | Tensor, yaw: float) -> bool:
     """The held-out rule of the module docstring: True when a training draw must be rejected."""
     rgb = torch.as_tensor(color, dtype=torch.float32)
-    if float(torch.linalg.vector_norm(rgb - torch.tensor(COLOURS[shape].rgb))) <= DIAGONAL_RADIUS:
+    if float(torch.linalg.vector_norm(rgb - torch.tensor(COLORS[shape].rgb))) <= DIAGONAL_RADIUS:
         return True
     if float(torch.linalg.vector_norm(unseen_color_centres() - rgb, dim=-1).min()) <= UNSEEN_COLOR_RADIUS:
         return True
@@ -130,17 +130,17 @@ def sample_training_object(generator: torch.Generator) -> PosedObject:
 
 
 def held_out_objects() -> list[PosedObject]:
-    """The fixed evaluation set: per shape, its diagonal pair, an unseen colour and an unseen yaw (24)."""
+    """The fixed evaluation set: per shape, its diagonal pair, an unseen color and an unseen yaw (24)."""
     centres = unseen_color_centres()
     objects = []
     for index in range(len(SHAPES)):
-        objects.append(PosedObject(index, COLOURS[index].rgb, SEEN_EVAL_YAW, 1.0, "diagonal"))
+        objects.append(PosedObject(index, COLORS[index].rgb, SEEN_EVAL_YAW, 1.0, "diagonal"))
     for index in range(len(SHAPES)):
         centre = tuple(centres[index % len(centres)].tolist())
         objects.append(PosedObject(index, centre, SEEN_EVAL_YAW, 1.0, "unseen color"))
     for index in range(len(SHAPES)):
-        # a seen colour: the named colour of the next shape (an off-diagonal Toy64 pair)
-        color = COLOURS[(index + 1) % len(COLOURS)].rgb
+        # a seen color: the named color of the next shape (an off-diagonal Toy64 pair)
+        color = COLORS[(index + 1) % len(COLORS)].rgb
         objects.append(PosedObject(index, color, sum(UNSEEN_YAW) / 2, 1.0, "unseen yaw"))
     return objects
 
@@ -164,7 +164,7 @@ class RenderedViews:
     """Unlit (albedo) renders of a mesh over a flat background, all ``[V, C, H, W]``.
 
     Attributes:
-        rgb: [V, 3, H, W] vertex colours composited with the antialiased mask over the background.
+        rgb: [V, 3, H, W] vertex colors composited with the antialiased mask over the background.
         mask: [V, 1, H, W] antialiased coverage in [0, 1] (differentiable w.r.t. the vertices).
         depth: [V, 1, H, W] distance along the view axis, world units; 0 on background.
         hard_mask: [V, 1, H, W] 0/1 coverage of pixel centres.
@@ -179,7 +179,7 @@ class RenderedViews:
 def render_albedo_views(
     mesh: Mesh, cameras: Cameras, resolution: int, rasterizer: Rasterizer, background: float = CRM_BACKGROUND
 ) -> RenderedViews:
-    """The unlit colour, mask and depth of ``mesh`` (with vertex colours) from each camera: the supervision
+    """The unlit color, mask and depth of ``mesh`` (with vertex colors) from each camera: the supervision
     targets (ground-truth meshes) and the predictions (reconstructed meshes) are rendered by this one path."""
     if mesh.vertex_colors is None:
         raise ValueError("render_albedo_views needs a mesh with vertex_colors")

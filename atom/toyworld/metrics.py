@@ -4,7 +4,7 @@ Pure functions over `Mesh` and point tensors (torch without grad; scipy's k-d tr
 neighbours), computed on the CPU; every random draw comes from an explicit seed, so the same inputs give
 the same numbers.
 
-- Surface samples are area-weighted (uniform over the surface), colours interpolated barycentrically.
+- Surface samples are area-weighted (uniform over the surface), colors interpolated barycentrically.
 - Chamfer-L1 (as in Occupancy Networks / DMTet):
   ``0.5 * (mean_p min_g |p - g| + mean_g min_p |g - p|)`` with Euclidean (L2) distances, world units.
 - F-score@t: harmonic mean of precision (share of predicted samples within ``t`` of the ground-truth
@@ -14,11 +14,11 @@ the same numbers.
   cost ``O(R^2 F)`` rather than ``O(R^3 F)`` (seconds instead of minutes per mesh on a CPU), and taking the
   majority over the three axes keeps small holes (e.g. where a predicted surface is cut by the grid
   boundary) from flipping whole rays. Ground truth comes from its SDF (``< 0``) at the same points.
-- Colour error: mean absolute difference per channel (L1 / 3, in ``[0, 1]``) between surface-sampled
-  predicted colours and the ground-truth RGB.
+- Color error: mean absolute difference per channel (L1 / 3, in ``[0, 1]``) between surface-sampled
+  predicted colors and the ground-truth RGB.
 - 3D R-precision: a prediction is a hit when its own ground truth is (one of) the nearest among all 64
   Toy64 ground truths, by shape distance (Chamfer-L1 of surface samples; the 8 objects of the right shape
-  tie), colour error (the 8 of the right colour tie), or "both": the sum of the two after dividing each by
+  tie), color error (the 8 of the right color tie), or "both": the sum of the two after dividing each by
   its median over the 64 ground truths for that prediction, so that neither unit dominates.
 - Azimuthal structure (what a solid of revolution about +Z lacks): the azimuthal distance of a mesh is
   ``Chamfer-L1(P, R_z(45 deg) Q)`` with ``P``, ``Q`` two independent surface samplings of it; its noise floor,
@@ -36,7 +36,7 @@ the same numbers.
 
 An empty predicted mesh scores the worst case and is counted (``empty`` in the results): F-score 0,
 IoU 0, Chamfer-L1 `EMPTY_CHAMFER` (the diagonal of ``[-1, 1]^3``, the largest distance possible between
-points in the cube), colour error `EMPTY_COLOUR_ERROR` (the bound of the per-channel mean), R@1 miss.
+points in the cube), color error `EMPTY_COLOR_ERROR` (the bound of the per-channel mean), R@1 miss.
 """
 
 from __future__ import annotations
@@ -58,13 +58,13 @@ from torch import Tensor
 from atom.geometry import Mesh
 from atom.geometry.postprocess import component_labels
 from atom.tables import markdown_table
-from atom.toyworld.shapes import COLOURS, ToyObject, ToyShape, find_object, toy64, toy64_split
+from atom.toyworld.shapes import COLORS, ToyObject, ToyShape, find_object, toy64, toy64_split
 
 EMPTY_CHAMFER = 2.0 * math.sqrt(3.0)
-EMPTY_COLOUR_ERROR = 1.0
+EMPTY_COLOR_ERROR = 1.0
 
-RankMode = Literal["shape", "colour", "both"]
-RANK_MODES: tuple[RankMode, ...] = ("shape", "colour", "both")
+RankMode = Literal["shape", "color", "both"]
+RANK_MODES: tuple[RankMode, ...] = ("shape", "color", "both")
 
 # Rays are offset from the cell centres by these fractions of a cell, so that they miss the vertices and
 # edges of meshes extracted on lattices whose planes can pass through the cell centres (ties in parity).
@@ -96,8 +96,8 @@ def sample_surface(
 ) -> tuple[Tensor, Tensor | None]:
     """``n`` points uniformly distributed over the surface (faces drawn by area, uniform barycentrics).
 
-    Returns ``(points [n, 3], colours [n, 3] or None)``; colours are the barycentric interpolation of the
-    vertex colours, None when the mesh has none.
+    Returns ``(points [n, 3], colors [n, 3] or None)``; colors are the barycentric interpolation of the
+    vertex colors, None when the mesh has none.
     """
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"n must be an int >= 1, got {n!r}")
@@ -110,10 +110,10 @@ def sample_surface(
     weights = torch.cat([1.0 - root, root * (1.0 - r2), root * r2], dim=1)[..., None]  # [n, 3, 1]
     corners = mesh.faces[face]  # [n, 3]
     points = (weights * mesh.vertices[corners]).sum(dim=1)
-    colours = None
+    colors = None
     if mesh.vertex_colors is not None:
-        colours = (weights * mesh.vertex_colors[corners]).sum(dim=1)
-    return points, colours
+        colors = (weights * mesh.vertex_colors[corners]).sum(dim=1)
+    return points, colors
 
 
 def nearest_distances(query: Tensor, reference: Tensor) -> Tensor:
@@ -290,24 +290,24 @@ def _check_rgb(rgb: Sequence[float] | Tensor) -> Tensor:
     return rgb
 
 
-def _colour_error(colours: Tensor, rgb: Tensor) -> float:
-    return float((colours - rgb.to(colours)).abs().mean())
+def _color_error(colors: Tensor, rgb: Tensor) -> float:
+    return float((colors - rgb.to(colors)).abs().mean())
 
 
-def colour_error(
+def color_error(
     pred_mesh: Mesh, gt_rgb: Sequence[float] | Tensor, n_points: int = 4096, seed: int = 0
 ) -> float:
-    """Mean absolute per-channel difference between surface-sampled colours and ``gt_rgb`` (in ``[0, 1]``).
+    """Mean absolute per-channel difference between surface-sampled colors and ``gt_rgb`` (in ``[0, 1]``).
 
-    `EMPTY_COLOUR_ERROR` for an empty mesh; a ValueError for a mesh without vertex colours.
+    `EMPTY_COLOR_ERROR` for an empty mesh; a ValueError for a mesh without vertex colors.
     """
     rgb = _check_rgb(gt_rgb)
     if pred_mesh.is_empty:
-        return EMPTY_COLOUR_ERROR
+        return EMPTY_COLOR_ERROR
     if pred_mesh.vertex_colors is None:
-        raise ValueError("pred_mesh has no vertex_colors; colour error needs a coloured mesh")
-    _, colours = sample_surface(pred_mesh, n_points, _generator(seed, pred_mesh.device))
-    return _colour_error(colours, rgb)
+        raise ValueError("pred_mesh has no vertex_colors; color error needs a colored mesh")
+    _, colors = sample_surface(pred_mesh, n_points, _generator(seed, pred_mesh.device))
+    return _color_error(colors, rgb)
 
 
 def shape_distance(mesh_a: Mesh, mesh_b: Mesh, n_points: int = 4096, seed: int = 0) -> float:
@@ -347,7 +347,7 @@ def azimuthal_distances(
 
 @functools.lru_cache(maxsize=32)
 def _ground_truth_azimuthal(shape: ToyShape, n_points: int, resolution: int, seed: int) -> tuple[float, float]:
-    mesh = ToyObject(shape, COLOURS[0]).ground_truth_mesh(resolution)
+    mesh = ToyObject(shape, COLORS[0]).ground_truth_mesh(resolution)
     return azimuthal_distances(mesh, n_points=n_points, seed=seed)
 
 
@@ -404,7 +404,7 @@ def _boundary_loops(edges: Tensor) -> int:
 
 @functools.lru_cache(maxsize=32)
 def _ground_truth_genus(shape: ToyShape, resolution: int) -> float:
-    return component_genera(ToyObject(shape, COLOURS[0]).ground_truth_mesh(resolution))[0]
+    return component_genera(ToyObject(shape, COLORS[0]).ground_truth_mesh(resolution))[0]
 
 
 def _check_mode(mode: str) -> None:
@@ -418,15 +418,15 @@ def toy64_distances(
 ) -> tuple[Tensor, Tensor]:
     """Distances from each mesh to all 64 Toy64 ground truths, in `toy64` order.
 
-    Returns ``(shape [P, 64], colour [P, 64])``: Chamfer-L1 of ``n_points`` surface samples, and the colour
-    error of the same samples; rows of +inf for empty meshes. Each distinct ground-truth shape and colour
-    is scored once (the 8 objects sharing one tie exactly). Meshes need vertex colours.
+    Returns ``(shape [P, 64], color [P, 64])``: Chamfer-L1 of ``n_points`` surface samples, and the color
+    error of the same samples; rows of +inf for empty meshes. Each distinct ground-truth shape and color
+    is scored once (the 8 objects sharing one tie exactly). Meshes need vertex colors.
     """
     objects = toy64()
     shapes = list(dict.fromkeys(obj.shape for obj in objects))
-    colours = list(dict.fromkeys(obj.colour for obj in objects))
+    colors = list(dict.fromkeys(obj.color for obj in objects))
     shape_index = torch.tensor([shapes.index(obj.shape) for obj in objects])
-    colour_index = torch.tensor([colours.index(obj.colour) for obj in objects])
+    color_index = torch.tensor([colors.index(obj.color) for obj in objects])
     cpu = torch.device("cpu")
     # Ground-truth samples use seed + 1 so that a ground truth scored against itself is not matched
     # point for point.
@@ -435,53 +435,53 @@ def toy64_distances(
         sample_surface(obj.ground_truth_mesh(gt_resolution), n_points, _generator(seed + 1, cpu))[0]
         for obj in representatives
     ]
-    rgb = torch.tensor([colour.rgb for colour in colours])
+    rgb = torch.tensor([color.rgb for color in colors])
 
-    shape_rows, colour_rows = [], []
+    shape_rows, color_rows = [], []
     for mesh in meshes:
         if mesh.is_empty:
             shape_rows.append(torch.full((len(objects),), math.inf))
-            colour_rows.append(torch.full((len(objects),), math.inf))
+            color_rows.append(torch.full((len(objects),), math.inf))
             continue
         if mesh.vertex_colors is None:
-            raise ValueError("meshes need vertex_colors to be compared with the Toy64 colours")
+            raise ValueError("meshes need vertex_colors to be compared with the Toy64 colors")
         points, sampled = sample_surface(mesh, n_points, _generator(seed, mesh.device))
         points, sampled = points.cpu().float(), sampled.cpu().float()
         shape_distance_row = torch.tensor([chamfer_l1(points, gt) for gt in gt_points])
-        colour_row = (sampled[:, None, :] - rgb[None]).abs().mean(dim=(0, 2))
+        color_row = (sampled[:, None, :] - rgb[None]).abs().mean(dim=(0, 2))
         shape_rows.append(shape_distance_row[shape_index])
-        colour_rows.append(colour_row[colour_index])
+        color_rows.append(color_row[color_index])
     if not shape_rows:
         return torch.zeros(0, len(objects)), torch.zeros(0, len(objects))
-    return torch.stack(shape_rows), torch.stack(colour_rows)
+    return torch.stack(shape_rows), torch.stack(color_rows)
 
 
 def rank1_hits(
-    shape_distances: Tensor, colour_distances: Tensor, targets: Sequence[int | None], mode: RankMode = "both"
+    shape_distances: Tensor, color_distances: Tensor, targets: Sequence[int | None], mode: RankMode = "both"
 ) -> list[bool | None]:
     """Whether each row's target column is (one of) its nearest: rows ``[P, G]`` of distances to ``G``
     candidates, ``targets`` the right column per row (None: no ground truth, gives None).
 
-    ``mode`` picks the distance: ``"shape"``, ``"colour"``, or ``"both"``, their sum after dividing each
+    ``mode`` picks the distance: ``"shape"``, ``"color"``, or ``"both"``, their sum after dividing each
     row by its median. Rows with a non-finite distance (empty meshes) are misses.
     """
     _check_mode(mode)
-    if shape_distances.shape != colour_distances.shape or shape_distances.shape[0] != len(targets):
+    if shape_distances.shape != color_distances.shape or shape_distances.shape[0] != len(targets):
         raise ValueError(
-            f"need shape and colour distances of one shape [P, G] with P = {len(targets)} targets, got "
-            f"{list(shape_distances.shape)} and {list(colour_distances.shape)}"
+            f"need shape and color distances of one shape [P, G] with P = {len(targets)} targets, got "
+            f"{list(shape_distances.shape)} and {list(color_distances.shape)}"
         )
     hits: list[bool | None] = []
-    for shape, colour, target in zip(shape_distances, colour_distances, targets):
+    for shape, color, target in zip(shape_distances, color_distances, targets):
         if target is None:
             hits.append(None)
             continue
         if mode == "shape":
             distance = shape
-        elif mode == "colour":
-            distance = colour
+        elif mode == "color":
+            distance = color
         else:
-            distance = shape / shape.median().clamp_min(1e-12) + colour / colour.median().clamp_min(1e-12)
+            distance = shape / shape.median().clamp_min(1e-12) + color / color.median().clamp_min(1e-12)
         hits.append(bool(torch.isfinite(distance).all() and distance[target] <= distance.min()))
     return hits
 
@@ -505,14 +505,14 @@ def r_precision(
     objects = toy64()
     targets = [None if obj is None else objects.index(obj) for obj in gt_objects]
     scored = [mesh for mesh, target in zip(pred_meshes, targets) if target is not None]
-    shape, colour = toy64_distances(scored, n_points, gt_resolution, seed)
-    scored_hits = iter(rank1_hits(shape, colour, [t for t in targets if t is not None], mode))
+    shape, color = toy64_distances(scored, n_points, gt_resolution, seed)
+    scored_hits = iter(rank1_hits(shape, color, [t for t in targets if t is not None], mode))
     hits = [None if target is None else next(scored_hits) for target in targets]
     counted = [hit for hit in hits if hit is not None]
     return hits, (sum(counted) / len(counted) if counted else math.nan)
 
 
-_METRICS = ("chamfer_l1", "f_score", "volume_iou", "colour_error")
+_METRICS = ("chamfer_l1", "f_score", "volume_iou", "color_error")
 _STRUCTURE = ("azimuthal_ratio", "genus", "components", "genus_match")
 _SPLITS = ("seen", "unseen")
 NO_GROUND_TRUTH = "no ground truth"
@@ -536,7 +536,7 @@ def evaluate_meshes(
     ``"no ground truth"`` and None metrics. Returns a JSON-ready dict::
 
         {"per_prompt": [{"prompt", "split", "empty", "chamfer_l1", "f_score", "volume_iou",
-                         "colour_error", "r1_shape", "r1_colour", "r1_both",
+                         "color_error", "r1_shape", "r1_color", "r1_both",
                          "azimuthal_ratio", "genus", "components", "genus_match"}, ...],
          "summary": {"seen": {...}, "unseen": {...}},   # count, empty, means of metrics and R@1
          "settings": {...}}
@@ -549,9 +549,9 @@ def evaluate_meshes(
     unseen_objects = {find_object(prompt) for prompt in unseen} - {None}
     found = [find_object(prompt) for prompt in prompts]
     known = [index for index, obj in enumerate(found) if obj is not None]
-    shape, colour = toy64_distances([meshes[index] for index in known], rank_points, gt_resolution, seed)
+    shape, color = toy64_distances([meshes[index] for index in known], rank_points, gt_resolution, seed)
     targets = [objects.index(found[index]) for index in known]
-    hits = {mode: dict(zip(known, rank1_hits(shape, colour, targets, mode))) for mode in RANK_MODES}
+    hits = {mode: dict(zip(known, rank1_hits(shape, color, targets, mode))) for mode in RANK_MODES}
 
     per_prompt = []
     for index, (prompt, mesh, obj) in enumerate(zip(prompts, meshes, found)):
@@ -592,12 +592,12 @@ def _mesh_metrics(
             "chamfer_l1": EMPTY_CHAMFER,
             "f_score": 0.0,
             "volume_iou": 0.0,
-            "colour_error": EMPTY_COLOUR_ERROR,
+            "color_error": EMPTY_COLOR_ERROR,
         }
     if mesh.vertex_colors is None:
         raise ValueError(f"the mesh for {obj.prompt!r} has no vertex_colors")
-    points, colours = sample_surface(mesh, n_points, _generator(seed, mesh.device))
-    points, colours = points.cpu().float(), colours.cpu().float()
+    points, colors = sample_surface(mesh, n_points, _generator(seed, mesh.device))
+    points, colors = points.cpu().float(), colors.cpu().float()
     gt_points, _ = sample_surface(
         obj.ground_truth_mesh(gt_resolution), n_points, _generator(seed + 1, points.device)
     )
@@ -606,7 +606,7 @@ def _mesh_metrics(
         "chamfer_l1": _chamfer(pred_to_gt, gt_to_pred),
         "f_score": _f_score(pred_to_gt, gt_to_pred, threshold),
         "volume_iou": volume_iou(mesh, _shape_occupancy(obj.shape, iou_resolution), iou_resolution),
-        "colour_error": _colour_error(colours, torch.tensor(obj.colour.rgb)),
+        "color_error": _color_error(colors, torch.tensor(obj.color.rgb)),
     }
 
 
@@ -641,9 +641,9 @@ _COLUMNS = (
     ("chamfer_l1", "Chamfer-L1 ↓", "{:.4f}"),
     ("f_score", "F@0.05 ↑", "{:.3f}"),
     ("volume_iou", "IoU ↑", "{:.3f}"),
-    ("colour_error", "colour err ↓", "{:.3f}"),
+    ("color_error", "color err ↓", "{:.3f}"),
     ("r1_shape", "R@1 shape ↑", "{:.3f}"),
-    ("r1_colour", "R@1 colour ↑", "{:.3f}"),
+    ("r1_color", "R@1 color ↑", "{:.3f}"),
     ("r1_both", "R@1 both ↑", "{:.3f}"),
     ("azimuthal_ratio", "azimuthal ratio ↑", "{:.3f}"),
     ("genus_match", "genus match ↑", "{:.3f}"),

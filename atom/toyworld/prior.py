@@ -6,12 +6,12 @@ diffusers sampler can draw from it. The design follows IF stage I at toy scale:
 
 - pixels in [-1, 1], 32 x 32, 1000-step cosine (``squaredcos_cap_v2``) DDPM schedule, v-prediction
   (Salimans & Ho 2022): with epsilon prediction the clean image at high noise is read off as
-  (x_t - sqrt(1 - a) eps) / sqrt(a) with a -> 0, so a briefly trained model gets the global colour
+  (x_t - sqrt(1 - a) eps) / sqrt(a) with a -> 0, so a briefly trained model gets the global color
   (the white background) wrong; v keeps that well conditioned. `PixelSDS` converts v to epsilon;
 - MiniLM token embeddings [B, L, 384] attended by cross-attention ("simple" attention: the text keys and
   values are appended to the image's own), only at 16 x 16 and 8 x 8, where it is cheap on a CPU;
 - the tokens are also attention-pooled into the time embedding (``addition_embed_type="text"``), which
-  scales and shifts every ResNet block (``scale_shift``): colour is a global property, and this hands it
+  scales and shifts every ResNet block (``scale_shift``): color is a global property, and this hands it
   to the full-resolution layers that cross-attention never reaches.
 
 The prior is trained without ``encoder_attention_mask`` (padding tokens are attended, as in IF and Stable

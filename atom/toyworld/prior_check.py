@@ -6,15 +6,15 @@ bundled prior draws its crispest shapes with mild guidance, and larger scales bl
 bench/RESULTS.md). Two nearest-reference classifiers that know nothing of the prior
 then read the image:
 
-- colour: the mean colour of the foreground (pixels far from the white background), as a unit RGB
+- color: the mean color of the foreground (pixels far from the white background), as a unit RGB
   vector so that lambertian shading (a scale of the albedo) does not move it, nearest (cosine) to the
-  same statistic of lambertian ground-truth renders of each of the 8 colours;
+  same statistic of lambertian ground-truth renders of each of the 8 colors;
 - shape: the foreground silhouette, compared by IoU with ground-truth silhouettes of each of the 8
   shapes over a grid of cameras covering the view (elevation, azimuth, distance); the shape whose best
   reference overlaps most wins.
 
 Both classify ground-truth renders correctly (tested), so a miss is the prior's. A textureless (grey)
-sample has no colour to read and counts as a colour miss.
+sample has no color to read and counts as a color miss.
 
     python -m atom.toyworld.prior_check [path=DIR] [guidance_scale=1.1] [num_inference_steps=50] [eta=0]
         [seed=0] [view=front|side|back|overhead] [record=true]
@@ -52,7 +52,7 @@ from atom.toyworld.prior import (
     sample_prior,
 )
 from atom.toyworld.renders import render_geometry, shade_geometry
-from atom.toyworld.shapes import COLOURS, SHAPES, toy64
+from atom.toyworld.shapes import COLORS, SHAPES, toy64
 
 logger = logging.getLogger(__name__)
 
@@ -108,11 +108,11 @@ ConfigStore.instance().store(name="prior_check_schema", node=PriorCheckCommandCo
 class References:
     """What the classifiers compare with.
 
-    colours: [8, 3] unit mean foreground RGB of each colour (`COLOURS` order).
+    colors: [8, 3] unit mean foreground RGB of each color (`COLORS` order).
     silhouettes: [8, K, H, W] bool foreground of each shape (`SHAPES` order) from K cameras.
     """
 
-    colours: Tensor
+    colors: Tensor
     silhouettes: Tensor
 
 
@@ -136,20 +136,20 @@ def build_references(resolution: int = 32, view: str = "front", supersample: int
     """Ground-truth references rendered as the prior's training data is (`atom.toyworld.renders`).
 
     Silhouettes use albedo shading in dark grey, whose foreground edge matches that of the saturated
-    colours; colour references use lambertian shading lit from the camera, over all shapes and cameras.
+    colors; color references use lambertian shading lit from the camera, over all shapes and cameras.
     """
     cameras = reference_cameras(view, elevations, azimuths, distances)
     lights = torch.nn.functional.normalize(cameras.position(), dim=-1)
     lambertian = ["lambertian"] * len(cameras)
-    silhouettes, colour_sums = [], torch.zeros(len(COLOURS), 3)
+    silhouettes, color_sums = [], torch.zeros(len(COLORS), 3)
     for shape_index in range(len(SHAPES)):
         buffers = render_geometry(shape_index, cameras, supersample * resolution, mesh_resolution)
         dark = shade_geometry(buffers, (0.2, 0.2, 0.2), lights, ["albedo"] * len(cameras), resolution)
         silhouettes.append(foreground_mask(dark))
-        for colour_index, colour in enumerate(COLOURS):
-            images = shade_geometry(buffers, colour.rgb, lights, lambertian, resolution, ambient)
-            colour_sums[colour_index] += mean_foreground_colour(images).mean(dim=0)
-    return References(F.normalize(colour_sums, dim=-1), torch.stack(silhouettes))
+        for color_index, color in enumerate(COLORS):
+            images = shade_geometry(buffers, color.rgb, lights, lambertian, resolution, ambient)
+            color_sums[color_index] += mean_foreground_color(images).mean(dim=0)
+    return References(F.normalize(color_sums, dim=-1), torch.stack(silhouettes))
 
 
 def foreground_mask(images: Tensor, threshold: float = FOREGROUND_THRESHOLD) -> Tensor:
@@ -157,17 +157,17 @@ def foreground_mask(images: Tensor, threshold: float = FOREGROUND_THRESHOLD) -> 
     return (1.0 - images.amin(dim=1)) > threshold
 
 
-def mean_foreground_colour(images: Tensor) -> Tensor:
+def mean_foreground_color(images: Tensor) -> Tensor:
     """[B, 3, H, W] -> [B, 3] unit mean RGB of the foreground; zeros where there is no foreground."""
     mask = foreground_mask(images).unsqueeze(1).to(images.dtype)
     mean = (images * mask).sum(dim=(2, 3)) / mask.sum(dim=(2, 3)).clamp_min(1.0)
     return F.normalize(mean, dim=-1)
 
 
-def classify_colour(images: Tensor, references: References) -> Tensor:
-    """[B, 3, H, W] -> [B] index into `COLOURS` (-1 when the image has no foreground)."""
-    features = mean_foreground_colour(images)
-    predicted = (features @ references.colours.T).argmax(dim=1)
+def classify_color(images: Tensor, references: References) -> Tensor:
+    """[B, 3, H, W] -> [B] index into `COLORS` (-1 when the image has no foreground)."""
+    features = mean_foreground_color(images)
+    predicted = (features @ references.colors.T).argmax(dim=1)
     return torch.where(features.norm(dim=1) > 0, predicted, torch.full_like(predicted, -1))
 
 
@@ -193,7 +193,7 @@ def classify_shape(images: Tensor, references: References) -> Tensor:
 def check_prior(path: str | None = None, guidance_scale: float = SAMPLE_GUIDANCE_SCALE, seed: int = 0,
                 num_inference_steps: int = 50, view: str = "front", text_max_length: int = 32,
                 references: References | None = None, eta: float = SAMPLE_ETA) -> dict[str, Any]:
-    """Sample the prior once per Toy64 prompt (+ ``view`` suffix) and classify colour and shape.
+    """Sample the prior once per Toy64 prompt (+ ``view`` suffix) and classify color and shape.
 
     Args:
         path: the prior's pipeline folder; None means the bundled ``atom/weights/toy_prior``.
@@ -205,10 +205,10 @@ def check_prior(path: str | None = None, guidance_scale: float = SAMPLE_GUIDANCE
         references: prebuilt `build_references(view=view)` (built here when None).
 
     Returns:
-        A dict: ``results`` (one dict per prompt: prompt, colour, shape, predicted_colour,
-        predicted_shape, colour_ok, shape_ok), ``colour_accuracy`` and ``shape_accuracy`` (fractions of
+        A dict: ``results`` (one dict per prompt: prompt, color, shape, predicted_color,
+        predicted_shape, color_ok, shape_ok), ``color_accuracy`` and ``shape_accuracy`` (fractions of
         the 64), the settings (path, guidance_scale, num_inference_steps, eta, seed, view), and ``samples``
-        [64, 3, H, W] in [0, 1] (row-major: shape i, colour j at i * 8 + j).
+        [64, 3, H, W] in [0, 1] (row-major: shape i, color j at i * 8 + j).
     """
     path = asset_path("toy_prior") if path is None else str(path)
     unet, scheduler = load_prior(path)
@@ -220,20 +220,20 @@ def check_prior(path: str | None = None, guidance_scale: float = SAMPLE_GUIDANCE
     samples = sample_prior(unet, scheduler, cond, uncond, guidance_scale, num_inference_steps, eta, generator)
     if references is None:
         references = build_references(unet.config.sample_size, view)
-    colours = classify_colour(samples, references).tolist()
+    colors = classify_color(samples, references).tolist()
     shapes = classify_shape(samples, references).tolist()
     results = []
-    for obj, colour, shape in zip(objects, colours, shapes, strict=True):
-        colour_name = COLOURS[colour].name if colour >= 0 else "none"
+    for obj, color, shape in zip(objects, colors, shapes, strict=True):
+        color_name = COLORS[color].name if color >= 0 else "none"
         shape_name = SHAPES[shape].name if shape >= 0 else "none"
-        results.append({"prompt": obj.prompt, "colour": obj.colour.name, "shape": obj.shape.name,
-                        "predicted_colour": colour_name, "predicted_shape": shape_name,
-                        "colour_ok": colour_name == obj.colour.name,
+        results.append({"prompt": obj.prompt, "color": obj.color.name, "shape": obj.shape.name,
+                        "predicted_color": color_name, "predicted_shape": shape_name,
+                        "color_ok": color_name == obj.color.name,
                         "shape_ok": shape_name == obj.shape.name})
     return {
         "path": path, "guidance_scale": guidance_scale, "num_inference_steps": num_inference_steps,
         "eta": eta, "seed": seed, "view": view, "results": results,
-        "colour_accuracy": sum(r["colour_ok"] for r in results) / len(results),
+        "color_accuracy": sum(r["color_ok"] for r in results) / len(results),
         "shape_accuracy": sum(r["shape_ok"] for r in results) / len(results),
         "samples": samples,
     }
@@ -241,12 +241,12 @@ def check_prior(path: str | None = None, guidance_scale: float = SAMPLE_GUIDANCE
 
 def format_check(check: dict[str, Any]) -> str:
     """The result of `check_prior` as a text table (misses marked) with the two accuracies."""
-    lines = [f"{'prompt':<26} {'colour':<8} {'shape':<11}"]
+    lines = [f"{'prompt':<26} {'color':<8} {'shape':<11}"]
     for r in check["results"]:
-        colour = r["predicted_colour"] + ("" if r["colour_ok"] else " X")
+        color = r["predicted_color"] + ("" if r["color_ok"] else " X")
         shape = r["predicted_shape"] + ("" if r["shape_ok"] else " X")
-        lines.append(f"{r['prompt']:<26} {colour:<8} {shape:<11}")
-    lines.append(f"colour accuracy {check['colour_accuracy']:.3f}, "
+        lines.append(f"{r['prompt']:<26} {color:<8} {shape:<11}")
+    lines.append(f"color accuracy {check['color_accuracy']:.3f}, "
                  f"shape accuracy {check['shape_accuracy']:.3f} (guidance {check['guidance_scale']}, "
                  f"{check['num_inference_steps']} DDIM steps, eta {check['eta']}, "
                  f"seed {check['seed']}, '{check['view']} view')")
@@ -257,7 +257,7 @@ def check_markdown(check: dict[str, Any] | None) -> list[str]:
     """The model card's "Check" section (lines, without its heading) for a `check_prior` result."""
     if check is None:
         return ["Not run yet."]
-    misses = [r for r in check["results"] if not (r["colour_ok"] and r["shape_ok"])]
+    misses = [r for r in check["results"] if not (r["color_ok"] and r["shape_ok"])]
     return [
         f"`python -m atom.toyworld.prior_check guidance_scale={check['guidance_scale']} "
         f"num_inference_steps={check['num_inference_steps']} eta={check['eta']} seed={check['seed']} "
@@ -266,13 +266,13 @@ def check_markdown(check: dict[str, Any] | None) -> list[str]:
         f"(DDIM, classifier-free guidance at s = {check['guidance_scale']}), read by nearest-reference",
         "classifiers built from ground-truth renders (`atom/toyworld/prior_check.py`).",
         "",
-        f"- colour accuracy: **{check['colour_accuracy']:.3f}** (mean foreground colour)",
+        f"- color accuracy: **{check['color_accuracy']:.3f}** (mean foreground color)",
         f"- shape accuracy: **{check['shape_accuracy']:.3f}** (silhouette IoU)",
-        "- misses: " + ("; ".join(f"{r['prompt']} -> {r['predicted_colour']} {r['predicted_shape']}"
+        "- misses: " + ("; ".join(f"{r['prompt']} -> {r['predicted_color']} {r['predicted_shape']}"
                                   for r in misses) or "none"),
         "",
-        "`samples.png` shows those 64 samples: row i is shape i, column j colour j",
-        "(`atom.toyworld.shapes.SHAPES`, `COLOURS`).",
+        "`samples.png` shows those 64 samples: row i is shape i, column j color j",
+        "(`atom.toyworld.shapes.SHAPES`, `COLORS`).",
     ]
 
 

@@ -8,8 +8,8 @@ distance 2.5..3.0, fov 40..45), shading drawn per image from albedo / lambertian
 (`random_light_directions`), white background. Like the trainer's stage 2, meshes are rasterized at a
 higher resolution (``supersample`` x) and resized with the guidance model's own antialiased resize.
 
-Geometry does not depend on colour, so each shape is rasterized once per camera and its buffers are
-shaded in all eight colours (each with its own shading mode and light): eight times fewer rasterizations
+Geometry does not depend on color, so each shape is rasterized once per camera and its buffers are
+shaded in all eight colors (each with its own shading mode and light): eight times fewer rasterizations
 than rendering the 64 objects separately.
 """
 
@@ -40,7 +40,7 @@ from atom.render import (
 )
 from atom.render import sample_cameras as sample_orbit_cameras
 from atom.render.shading import DEFAULT_AMBIENT, WHITE
-from atom.toyworld.shapes import COLOURS, SHAPES, toy64
+from atom.toyworld.shapes import COLORS, SHAPES, toy64
 
 logger = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ def render_geometry(shape_index: int, cameras: Cameras, resolution: int, mesh_re
     """
     if not 0 <= shape_index < len(SHAPES):
         raise ValueError(f"shape_index must be in [0, {len(SHAPES)}), got {shape_index}")
-    mesh = toy64()[shape_index * len(COLOURS)].ground_truth_mesh(mesh_resolution)
+    mesh = toy64()[shape_index * len(COLORS)].ground_truth_mesh(mesh_resolution)
     rasterizer = make_rasterizer("torch")
     coverage, normal = [], []
     for start in range(0, len(cameras), chunk_size):
@@ -95,12 +95,12 @@ def render_geometry(shape_index: int, cameras: Cameras, resolution: int, mesh_re
 def shade_geometry(buffers: GeometryBuffers, albedo: Sequence[float] | Tensor, light_directions: Tensor,
                    modes: Sequence[str], resolution: int, ambient: float = DEFAULT_AMBIENT,
                    background: Sequence[float] = WHITE) -> Tensor:
-    """Shade a uniformly coloured shape and composite it over ``background`` with the view shader that the
+    """Shade a uniformly colored shape and composite it over ``background`` with the view shader that the
     trainer uses (``atom.render.view_shader``), then resize.
 
     Args:
         buffers: B views of a shape (`render_geometry`).
-        albedo: [3] or [B, 3] colour in [0, 1].
+        albedo: [3] or [B, 3] color in [0, 1].
         light_directions: [B, 3] towards the light, world space.
         modes: B shading modes, each one of `atom.render.SHADING_MODES`.
         resolution: output side length (antialiased resize, as `PixelSDS` resizes renders).
@@ -126,11 +126,11 @@ def render_dataset(resolution: int = 32, views_per_object: int = 256, seed: int 
                    fov_range: tuple[float, float] = (40.0, 45.0),
                    shading_probs: tuple[float, float, float] = (0.2, 0.6, 0.2), ambient: float = DEFAULT_AMBIENT,
                    cache_dir: str | Path | None = DEFAULT_CACHE_DIR, progress: bool = True) -> ToyRenders:
-    """Render Toy64 objects from random cameras, each image captioned ``"a {colour} {shape}, {view} view"``.
+    """Render Toy64 objects from random cameras, each image captioned ``"a {color} {shape}, {view} view"``.
 
     Args:
         resolution: output side length in pixels.
-        views_per_object: cameras per object. All colours of a shape share the shape's cameras (each
+        views_per_object: cameras per object. All colors of a shape share the shape's cameras (each
             image still draws its own shading mode and light).
         seed: seeds cameras, shading modes and lights; the same settings give the same images.
         supersample: rasterize at ``supersample * resolution`` px, then resize (antialiasing).
@@ -145,7 +145,7 @@ def render_dataset(resolution: int = 32, views_per_object: int = 256, seed: int 
     Returns:
         `ToyRenders` with N = len(object_ids) * views_per_object images, object-major.
     """
-    count = len(SHAPES) * len(COLOURS)
+    count = len(SHAPES) * len(COLORS)
     object_ids = list(range(count)) if object_ids is None else [int(i) for i in object_ids]
     _check_settings(resolution, views_per_object, supersample, object_ids, shading_probs)
     settings = {
@@ -165,7 +165,7 @@ def render_dataset(resolution: int = 32, views_per_object: int = 256, seed: int 
 
     generator = torch.Generator().manual_seed(seed)
     objects = toy64()
-    shapes = sorted({index // len(COLOURS) for index in object_ids})
+    shapes = sorted({index // len(COLORS) for index in object_ids})
     per_object: dict[int, tuple[Tensor, list[str]]] = {}
     bar = tqdm(total=len(object_ids), desc="rendering toy64", unit="object", disable=not progress)
     for shape_index in shapes:
@@ -175,16 +175,16 @@ def render_dataset(resolution: int = 32, views_per_object: int = 256, seed: int 
                                        fov_range, generator=generator)
         buffers = None
         views = cameras.view_labels()
-        for colour_index, colour in enumerate(COLOURS):
+        for color_index, color in enumerate(COLORS):
             modes = [SHADING_MODES[i] for i in torch.multinomial(
                 torch.tensor(shading_probs), views_per_object, replacement=True, generator=generator)]
             lights = random_light_directions(cameras, generator=generator)
-            index = shape_index * len(COLOURS) + colour_index
+            index = shape_index * len(COLORS) + color_index
             if index not in object_ids:
                 continue
             if buffers is None:
                 buffers = render_geometry(shape_index, cameras, supersample * resolution, mesh_resolution)
-            images = shade_geometry(buffers, colour.rgb, lights, modes, resolution, ambient)
+            images = shade_geometry(buffers, color.rgb, lights, modes, resolution, ambient)
             per_object[index] = images, [view_prompt(objects[index].prompt, view) for view in views]
             bar.update(1)
     bar.close()
@@ -208,7 +208,7 @@ def _check_settings(resolution: int, views_per_object: int, supersample: int, ob
                         ("supersample", supersample)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be a positive int, got {value!r}")
-    count = len(SHAPES) * len(COLOURS)
+    count = len(SHAPES) * len(COLORS)
     distinct = len(set(object_ids)) == len(object_ids)
     if not object_ids or not distinct or not all(0 <= i < count for i in object_ids):
         raise ValueError(f"object_ids must be distinct indices in [0, {count}), got {object_ids}")

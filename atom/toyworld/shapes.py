@@ -1,4 +1,4 @@
-"""The toy world's vocabulary: 8 analytic shapes x 8 colours (Toy64) with exact ground truth.
+"""The toy world's vocabulary: 8 analytic shapes x 8 colors (Toy64) with exact ground truth.
 
 Every shape is an exact signed distance function (negative inside, world units), written after Inigo
 Quilez' distance formulas; the convex polyhedra (pyramid, octahedron) use the exact distance to their
@@ -24,8 +24,8 @@ cameras use. Its axis is horizontal at azimuth 45 degrees, so the front, side an
 its hole, as an ellipse; only the views at azimuth 135 and 315 see it edge-on, where its silhouette is a
 thin stadium (narrower than the capsule's).
 
-Colours are saturated hues at least 25 degrees apart, so they stay distinct under Lambertian shading
-(which scales RGB, keeping hue); names avoid a leading vowel so every prompt reads ``a {colour} {shape}``.
+Colors are saturated hues at least 25 degrees apart, so they stay distinct under Lambertian shading
+(which scales RGB, keeping hue); names avoid a leading vowel so every prompt reads ``a {color} {shape}``.
 """
 
 from __future__ import annotations
@@ -177,8 +177,8 @@ class ToyShape:
 
 
 @dataclass(frozen=True)
-class ToyColour:
-    """A named colour. ``rgb``: display (sRGB) values in ``[0, 1]``, as in renders and vertex colours."""
+class ToyColor:
+    """A named color. ``rgb``: display (sRGB) values in ``[0, 1]``, as in renders and vertex colors."""
 
     name: str
     rgb: tuple[float, float, float]
@@ -201,63 +201,63 @@ SHAPES: tuple[ToyShape, ...] = (
 )
 
 # Hues (degrees): red 0, brown 27, yellow 54, green 126, cyan 184, blue 228, purple 276, pink 330.
-COLOURS: tuple[ToyColour, ...] = (
-    ToyColour("red", (0.85, 0.10, 0.10)),
-    ToyColour("green", (0.15, 0.70, 0.20)),
-    ToyColour("blue", (0.15, 0.30, 0.90)),
-    ToyColour("yellow", (0.95, 0.87, 0.10)),
-    ToyColour("purple", (0.55, 0.20, 0.80)),
-    ToyColour("brown", (0.55, 0.30, 0.10)),
-    ToyColour("pink", (1.00, 0.50, 0.75)),
-    ToyColour("cyan", (0.10, 0.80, 0.85)),
+COLORS: tuple[ToyColor, ...] = (
+    ToyColor("red", (0.85, 0.10, 0.10)),
+    ToyColor("green", (0.15, 0.70, 0.20)),
+    ToyColor("blue", (0.15, 0.30, 0.90)),
+    ToyColor("yellow", (0.95, 0.87, 0.10)),
+    ToyColor("purple", (0.55, 0.20, 0.80)),
+    ToyColor("brown", (0.55, 0.30, 0.10)),
+    ToyColor("pink", (1.00, 0.50, 0.75)),
+    ToyColor("cyan", (0.10, 0.80, 0.85)),
 )
 
 
 @functools.lru_cache(maxsize=32)
 def _shape_mesh(shape: ToyShape, resolution: int) -> Mesh:
-    """The uncoloured ground-truth surface of ``shape``, extracted once per resolution (CPU, float32)."""
+    """The uncolored ground-truth surface of ``shape``, extracted once per resolution (CPU, float32)."""
     grid = tetrahedral_grid(resolution)
     return marching_tetrahedra(grid.vertices, grid.tets, shape.sdf(grid.vertices))
 
 
 @dataclass(frozen=True)
 class ToyObject:
-    """One Toy64 prompt: a shape in a colour."""
+    """One Toy64 prompt: a shape in a color."""
 
     shape: ToyShape
-    colour: ToyColour
+    color: ToyColor
 
     @property
     def prompt(self) -> str:
-        """``"a {colour} {shape}"``, e.g. ``"a red cube"``."""
-        return f"a {self.colour.name} {self.shape.name}"
+        """``"a {color} {shape}"``, e.g. ``"a red cube"``."""
+        return f"a {self.color.name} {self.shape.name}"
 
     def sdf(self, points: Tensor) -> Tensor:
         """The shape's signed distance: points ``[..., 3]`` -> ``[...]``."""
         return self.shape.sdf(points)
 
     def ground_truth_mesh(self, resolution: int = 96) -> Mesh:
-        """The surface by marching tetrahedra on a ``resolution``-cell grid over ``[-1, 1]^3``, coloured.
+        """The surface by marching tetrahedra on a ``resolution``-cell grid over ``[-1, 1]^3``, colored.
 
-        The geometry is cached in memory per shape and resolution and shared between colours and calls:
+        The geometry is cached in memory per shape and resolution and shared between colors and calls:
         treat the returned tensors as read-only.
         """
         if isinstance(resolution, bool) or not isinstance(resolution, int) or resolution < 2:
             raise ValueError(f"resolution must be an int >= 2, got {resolution!r}")
         surface = _shape_mesh(self.shape, resolution)
-        rgb = torch.tensor(self.colour.rgb, dtype=surface.vertices.dtype)
+        rgb = torch.tensor(self.color.rgb, dtype=surface.vertices.dtype)
         return Mesh(surface.vertices, surface.faces, rgb.repeat(surface.num_vertices, 1))
 
 
 def toy64() -> list[ToyObject]:
-    """All 64 objects; index ``i * 8 + j`` is shape ``SHAPES[i]`` in colour ``COLOURS[j]``."""
-    return [ToyObject(shape, colour) for shape in SHAPES for colour in COLOURS]
+    """All 64 objects; index ``i * 8 + j`` is shape ``SHAPES[i]`` in color ``COLORS[j]``."""
+    return [ToyObject(shape, color) for shape in SHAPES for color in COLORS]
 
 
 def toy64_split() -> tuple[list[int], list[int]]:
-    """``(train_indices, test_indices)`` into `toy64`: test is the diagonal (shape i in colour i), 56 / 8."""
-    diagonal = [i * len(COLOURS) + i for i in range(len(SHAPES))]
-    train = [index for index in range(len(SHAPES) * len(COLOURS)) if index not in diagonal]
+    """``(train_indices, test_indices)`` into `toy64`: test is the diagonal (shape i in color i), 56 / 8."""
+    diagonal = [i * len(COLORS) + i for i in range(len(SHAPES))]
+    train = [index for index in range(len(SHAPES) * len(COLORS)) if index not in diagonal]
     return train, diagonal
 
 

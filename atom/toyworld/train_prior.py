@@ -233,7 +233,7 @@ def train_prior(cfg: TrainPriorConfig | DictConfig) -> dict[str, Any]:
     logger.info("prior check:\n%s", format_check(check))
     summary["wall_seconds"] = time.perf_counter() - started
     save_prior(unet, scheduler, output_dir, model_card(cfg, summary, check), samples=check["samples"])
-    summary.update(colour_accuracy=check["colour_accuracy"], shape_accuracy=check["shape_accuracy"])
+    summary.update(color_accuracy=check["color_accuracy"], shape_accuracy=check["shape_accuracy"])
     logger.info("saved the prior to %s (%.1f min in all)", output_dir, summary["wall_seconds"] / 60.0)
     return summary
 
@@ -260,7 +260,7 @@ def model_card(cfg: TrainPriorConfig | DictConfig, summary: dict[str, Any],
         "# Toy64 diffusion prior",
         "",
         "A small text-conditioned pixel diffusion model of the toy world: 32 x 32 RGB renders of Toy64",
-        '(8 shapes x 8 colours, prompts "a {colour} {shape}") with view-dependent captions',
+        '(8 shapes x 8 colors, prompts "a {color} {shape}") with view-dependent captions',
         '("a red cube, front view"). It stands in for DeepFloyd IF stage I in the offline default',
         "experiment (`atom/conf/guidance/toy_prior.yaml`).",
         "",
@@ -329,7 +329,7 @@ def main(cfg: DictConfig) -> dict[str, Any]:
     logger.info("config:\n%s", OmegaConf.to_yaml(cfg, resolve=True))
     summary = train_prior(cfg)
     print(f"\nprior saved to {cfg.output_dir}: {summary['steps']} steps, "
-          f"final loss {summary['final_loss']:.4f}, colour accuracy {summary['colour_accuracy']:.3f}, "
+          f"final loss {summary['final_loss']:.4f}, color accuracy {summary['color_accuracy']:.3f}, "
           f"shape accuracy {summary['shape_accuracy']:.3f}, {summary['wall_seconds'] / 60:.1f} min",
           flush=True)
     return summary

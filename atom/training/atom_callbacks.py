@@ -33,7 +33,7 @@ class MeshPreviewSource(Protocol):
         """Turntable renders ``[len(prompt_ids) * views, 3, H, W]`` as training sees them after ``step``."""
 
     def extract_meshes(self, prompt_ids: list[int], grid_resolution: int) -> list[Mesh]:
-        """One coloured mesh per prompt (no gradient)."""
+        """One colored mesh per prompt (no gradient)."""
 
 
 def spread(items: list[int], count: int) -> list[int]:

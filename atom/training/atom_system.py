@@ -1,6 +1,6 @@
 """AToM's training system: amortized text-to-mesh by score distillation, in two stages.
 
-One network (``TriplaneGenerator``: text -> triplane -> SDF / deformation / colour heads) is trained on many
+One network (``TextToMeshModel``: text -> triplane -> SDF / deformation / color heads) is trained on many
 prompts at once. A step draws ``B`` prompts of this rank's shard and ``V`` views per prompt (cameras, a
 shading mode and a light per view, all from the loop RNG), renders every prompt's field from its views, and
 backpropagates the SDS gradient of the frozen diffusion model (global torch RNG for its noise) plus the
@@ -8,7 +8,7 @@ regularisers:
 
 - stage 1 (steps ``< stage1.steps``): NeuS volume rendering at low resolution, eikonal loss; the deformation
   head is frozen and the NeuS sharpness trains;
-- stage 2: mesh extraction (``stage2.geometry``: DMTet, or FlexiCubes with the generator's weight head) +
+- stage 2: mesh extraction (``stage2.geometry``: DMTet, or FlexiCubes with the model's weight head) +
   rasterization at higher resolution, normal-consistency and Laplacian losses (and a pull towards the
   initial sphere for a prompt whose mesh vanished; with FlexiCubes also its ``L_dev``, sign-change and
   weight-L1 regularisers); the whole network trains, the NeuS sharpness is frozen. The weight head exists
@@ -34,7 +34,7 @@ from torch import Tensor, nn
 from atom.build import build_guidance, build_model, build_prompt_set, build_text_encoder, resolve_device
 from atom.config import TextConfig, TrainConfig
 from atom.geometry import Mesh, mesh_extractor
-from atom.model import TriplaneGenerator, extraction_grid, triplanes_to_meshes
+from atom.model import TextToMeshModel, extraction_grid, triplanes_to_meshes
 from atom.prompts import PromptSet, ViewDependentEmbeddings
 from atom.render import (
     SHADING_MODES,
@@ -82,7 +82,7 @@ def encoder_settings(cfg: TextConfig) -> str:
 
 
 class AToMSystem(TrainingSystem):
-    """AToM's two-stage SDS training of a ``TriplaneGenerator`` (see the module docstring)."""
+    """AToM's two-stage SDS training of a ``TextToMeshModel`` (see the module docstring)."""
 
     def __init__(self, cfg: TrainConfig, device: torch.device,
                  ctx: dist_utils.DistributedContext | None = None) -> None:
@@ -100,7 +100,7 @@ class AToMSystem(TrainingSystem):
         self.geometry = cfg.stage2.geometry.value
         self.backend = cfg.geometry.backend.value
         mesh_extractor(self.geometry, self.backend)  # fails now (kaolin missing), and logs the choice once
-        self.model: TriplaneGenerator = build_model(cfg.model, cfg.stage2.geometry).to(device)
+        self.model: TextToMeshModel = build_model(cfg.model, cfg.stage2.geometry).to(device)
         self.neus = NeuSRenderer(
             num_samples=cfg.stage1.num_samples, num_importance=cfg.stage1.num_importance,
             bound=cfg.model.bound, init_inv_std=cfg.stage1.init_inv_std).to(device)
@@ -218,7 +218,7 @@ class AToMSystem(TrainingSystem):
         }
         return StepOutput(loss, scalars, {"empty_meshes": len(out.empty_prompts)})
 
-    def pretrained_model(self) -> TriplaneGenerator:
+    def pretrained_model(self) -> TextToMeshModel:
         return self.model
 
     def extra_state(self) -> dict[str, Tensor]:
@@ -257,7 +257,7 @@ class AToMSystem(TrainingSystem):
 
     @torch.no_grad()
     def extract_meshes(self, prompt_ids: list[int], grid_resolution: int) -> list[Mesh]:
-        """One coloured mesh per prompt with the stage-2 extractor on a grid of ``grid_resolution`` cells per axis."""
+        """One colored mesh per prompt with the stage-2 extractor on a grid of ``grid_resolution`` cells per axis."""
         grid = extraction_grid(self.geometry, grid_resolution, self.config.model.bound, self.device)
         self.model.eval()
         meshes: list[Mesh] = []

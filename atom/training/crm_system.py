@@ -1,11 +1,11 @@
 """CRM's reconstruction training (arXiv 2403.05034) on the toy world, as a second ``TrainingSystem``.
 
-A step draws ``B`` toy objects (:mod:`atom.toyworld.crm_data`: random shape, continuous colour, yaw, scale;
+A step draws ``B`` toy objects (:mod:`atom.toyworld.crm_data`: random shape, continuous color, yaw, scale;
 never a held-out one), renders their six views + CCMs (the UNet input) and ``V`` random perspective views
-each (the supervision: unlit colour, mask, depth), all from the loop RNG. Forward: the
+each (the supervision: unlit color, mask, depth), all from the loop RNG. Forward: the
 ``ReconstructionModel`` maps the input to a triplane; its heads give SDF, deformation and FlexiCubes weights on
-the voxel grid; FlexiCubes (training mode: every weight gets a gradient) extracts one mesh per object, coloured
-by the colour head at its vertices, which is rendered at the supervision cameras with the same unlit path
+the voxel grid; FlexiCubes (training mode: every weight gets a gradient) extracts one mesh per object, colored
+by the color head at its vertices, which is rendered at the supervision cameras with the same unlit path
 as the targets (:func:`atom.toyworld.crm_data.render_albedo_views`). Loss (CRM's weights)::
 
     L = w_c MSE(rgb) + w_m MSE(mask) + w_d MSE_both(depth) + w_lpips LPIPS

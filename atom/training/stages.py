@@ -4,10 +4,10 @@ Both take a batch of triplanes ``[B, 3, C, R, R]`` and ``B * V`` cameras (V view
 and return shaded images ``[B * V, 3, H, W]`` in [0, 1] (through the one view shader,
 ``atom.render.view_shader``) plus their regularisers:
 
-- stage 1: NeuS volume rendering of the SDF/colour fields at low resolution (deformation head unused);
+- stage 1: NeuS volume rendering of the SDF/color fields at low resolution (deformation head unused);
 - stage 2: mesh extraction per prompt, DMTet (marching tetrahedra: SDF + bounded deformation on the tet
   grid) or FlexiCubes (a voxel grid: also the weight head's per-cube weights, and FlexiCubes' own
-  regularisers), then rasterization at the higher resolution, colour queried at the rasterized surface
+  regularisers), then rasterization at the higher resolution, color queried at the rasterized surface
   points.
 """
 
@@ -20,7 +20,7 @@ import torch
 from torch import Tensor
 
 from atom.geometry import TetrahedralGrid, VoxelGrid
-from atom.model import TriplaneGenerator, extract_triplanes
+from atom.model import TextToMeshModel, extract_triplanes
 from atom.model.mesh_extraction import FLEXICUBES_LOSSES
 from atom.render import Cameras, NeuSRenderer, Rasterizer, ViewShading, render_mesh, shade_views
 from atom.render.field import FieldSamples
@@ -48,7 +48,7 @@ class StageOutput:
 
 
 def render_stage1(
-    model: TriplaneGenerator,
+    model: TextToMeshModel,
     triplanes: Tensor,
     neus: NeuSRenderer,
     views: Views,
@@ -81,7 +81,7 @@ def render_stage1(
 
 
 def render_stage2(
-    model: TriplaneGenerator,
+    model: TextToMeshModel,
     triplanes: Tensor,
     grid: TetrahedralGrid | VoxelGrid,
     rasterizer: Rasterizer,
@@ -94,7 +94,7 @@ def render_stage2(
     regularisers (``FLEXICUBES_LOSSES``), averaged over the prompts."""
     batch = triplanes.shape[0]
     n_views = len(views.cameras) // batch
-    extractions = extract_triplanes(model, triplanes, grid, colour=False, backend=backend)
+    extractions = extract_triplanes(model, triplanes, grid, color=False, backend=backend)
     meshes = [out.mesh for out in extractions]
     device = triplanes.device
     images = []

@@ -12,7 +12,7 @@ Multi-process training (``torchrun``) wraps the system in torch's ``DistributedD
 ``forward`` is the whole training step, so DDP follows every parameter it uses and averages the gradients.
 DDP registers the parameters that require gradients when it is built, so the trainer builds it again at each
 phase change (each phase trains its own set of groups); ``find_unused_parameters`` covers steps in which a
-rank does not use a trainable part (e.g. the colour head when every mesh of its batch vanished).
+rank does not use a trainable part (e.g. the color head when every mesh of its batch vanished).
 """
 
 from __future__ import annotations

@@ -37,7 +37,7 @@ def test_prompt_returns_meshes_that_trimesh_opens(client):
     assert wavefront.vertices.shape == mesh.vertices.shape
     np.testing.assert_allclose(wavefront.vertices, mesh.vertices, atol=1e-6)
     colors = mesh.visual.vertex_colors[:, :3].astype(float)
-    assert colors.std(axis=0).max() > 0, "vertex colours are constant: the colour head was not queried"
+    assert colors.std(axis=0).max() > 0, "vertex colors are constant: the color head was not queried"
     # the UV-textured GLB: the same surface cut along seams, with an image texture and UVs in [0, 1]
     assert textured.visual.kind == "texture" and textured.visual.material.baseColorTexture is not None
     assert textured.visual.uv.min() >= 0 and textured.visual.uv.max() <= 1

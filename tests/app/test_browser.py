@@ -31,7 +31,7 @@ CHROMEDRIVER = Path("/usr/bin/chromedriver")
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "[::1]", "::1"}
 # served by the browser itself (the new-tab page it opens with asks for chrome:// resources)
 LOCAL_SCHEMES = {"data", "blob", "about", "chrome", "chrome-untrusted", "devtools"}
-MIN_CANVAS_VARIANCE = 20.0  # of 0-255 RGB values; a flat clear colour gives < 1
+MIN_CANVAS_VARIANCE = 20.0  # of 0-255 RGB values; a flat clear color gives < 1
 RENDER_TIMEOUT_S = 45
 
 

@@ -38,7 +38,7 @@ def clip_models(tmp_path_factory) -> dict[str, Path]:
 
 @pytest.fixture(scope="module")
 def colored_spheres() -> list[Mesh]:
-    """One sphere per probe colour (green, blue, red), flat vertex colours."""
+    """One sphere per probe color (green, blue, red), flat vertex colors."""
     sphere = trimesh.creation.icosphere(subdivisions=2, radius=0.6)
     vertices = torch.tensor(sphere.vertices, dtype=torch.float32)
     faces = torch.tensor(sphere.faces)
@@ -79,7 +79,7 @@ def test_probe_clip_retrieves_every_view_and_shuffled_texts_none(clip_models, co
     for split in results["summary"].values():
         assert split["r_at_1"] == 1.0 and split["r_at_5"] == 1.0 and split["empty"] == 0
     assert [row["split"] for row in results["per_prompt"]] == ["seen", "seen", "unseen"]
-    # texts rotated by one: no mesh sits next to its own colour word, so no view can retrieve it
+    # texts rotated by one: no mesh sits next to its own color word, so no view can retrieve it
     rotated = sphere_prompts(colors[1:] + colors[:1])
     shuffled = clip_r_precision(colored_spheres, rotated, scorer, rasterizer, PROTOCOL)
     assert set(shuffled["summary"]) == {"all"}

@@ -8,14 +8,14 @@ import trimesh
 from atom.geometry import Mesh, export_mesh, load_mesh
 
 
-def _coloured_mesh() -> Mesh:
-    """An icosphere of radius 0.3 centred at z = 0.6 (entirely above the ground plane), random colours."""
+def _colored_mesh() -> Mesh:
+    """An icosphere of radius 0.3 centred at z = 0.6 (entirely above the ground plane), random colors."""
     mesh = Mesh.from_trimesh(trimesh.creation.icosphere(subdivisions=2, radius=0.3))
     return Mesh(mesh.vertices + torch.tensor([0.1, -0.2, 0.6]), mesh.faces, torch.rand(mesh.num_vertices, 3))
 
 
 def test_glb_round_trip_with_plain_trimesh(tmp_path: Path) -> None:
-    mesh = _coloured_mesh()
+    mesh = _colored_mesh()
     path = export_mesh(mesh, tmp_path / "sub" / "mesh.glb")
     assert path == tmp_path / "sub" / "mesh.glb" and path.is_file()
     assert [p.name for p in path.parent.iterdir()] == ["mesh.glb"]  # no temporary file left behind
@@ -32,7 +32,7 @@ def test_glb_round_trip_with_plain_trimesh(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("suffix", ["glb", "obj", "ply"])
 def test_round_trip_through_load_mesh(tmp_path: Path, suffix: str) -> None:
-    mesh = _coloured_mesh()
+    mesh = _colored_mesh()
     back = load_mesh(export_mesh(mesh, tmp_path / f"mesh.{suffix}"))
     torch.testing.assert_close(back.vertices, mesh.vertices, atol=1e-6, rtol=0)
     assert torch.equal(back.faces, mesh.faces)
@@ -40,15 +40,15 @@ def test_round_trip_through_load_mesh(tmp_path: Path, suffix: str) -> None:
     assert (back.vertex_colors - mesh.vertex_colors).abs().max() <= 1 / 255
 
 
-def test_explicit_file_type_and_uncoloured_mesh(tmp_path: Path) -> None:
-    mesh = _coloured_mesh()
+def test_explicit_file_type_and_uncolored_mesh(tmp_path: Path) -> None:
+    mesh = _colored_mesh()
     plain = Mesh(mesh.vertices, mesh.faces)
     path = export_mesh(plain, tmp_path / "mesh.bin", file_type="PLY")
     assert trimesh.load(path, file_type="ply", force="mesh", process=False).faces.shape == (mesh.num_faces, 3)
 
 
 def test_errors(tmp_path: Path) -> None:
-    mesh = _coloured_mesh()
+    mesh = _colored_mesh()
     with pytest.raises(ValueError, match="unsupported mesh file type 'stl'.*accepted: glb, obj, ply"):
         export_mesh(mesh, tmp_path / "mesh.stl")
     with pytest.raises(ValueError, match="cannot export an empty mesh"):

@@ -86,11 +86,11 @@ def test_int32_faces_become_int64() -> None:
     assert mesh.faces.dtype == torch.int64
 
 
-def test_trimesh_round_trip_keeps_geometry_and_colours() -> None:
+def test_trimesh_round_trip_keeps_geometry_and_colors() -> None:
     _, mesh = _icosphere()
     colors = torch.rand(mesh.num_vertices, 3)
-    coloured = Mesh(mesh.vertices, mesh.faces, colors)
-    back = Mesh.from_trimesh(coloured.to_trimesh())
+    colored = Mesh(mesh.vertices, mesh.faces, colors)
+    back = Mesh.from_trimesh(colored.to_trimesh())
     torch.testing.assert_close(back.vertices, mesh.vertices)
     assert torch.equal(back.faces, mesh.faces)
     assert back.vertex_colors is not None

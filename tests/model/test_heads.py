@@ -1,4 +1,4 @@
-"""Heads: sphere initialisation, bounded deformation, colour range, argument checks."""
+"""Heads: sphere initialisation, bounded deformation, color range, argument checks."""
 
 import pytest
 import torch

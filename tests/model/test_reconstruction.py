@@ -252,8 +252,8 @@ def test_loading_errors(tmp_path: Path):
     (tmp_path / "config.json").write_text(json.dumps({**config, "head_hidden": 32}))
     with pytest.raises(ValueError, match="do not match config"):
         ReconstructionModel.from_pretrained(tmp_path)
-    (tmp_path / "config.json").write_text(json.dumps({**config, "_class_name": "TriplaneGenerator"}))
-    with pytest.raises(ValueError, match="'TriplaneGenerator'"):
+    (tmp_path / "config.json").write_text(json.dumps({**config, "_class_name": "TextToMeshModel"}))
+    with pytest.raises(ValueError, match="'TextToMeshModel'"):
         ReconstructionModel.from_pretrained(tmp_path)
 
 
@@ -284,8 +284,8 @@ def test_shape_and_config_errors():
         model.planes_to_triplane(torch.rand(1, 8, 16, 40))
     with pytest.raises(ValueError, match=r"corner_features must be \[B, N, 8, 8\]"):
         model.weight_head(torch.rand(1, 5, 7, 8))
-    with pytest.raises(ValueError, match=r"unknown ReconstructionConfig keys \['colour'\]"):
-        ReconstructionConfig.from_dict({"colour": 1})
+    with pytest.raises(ValueError, match=r"unknown ReconstructionConfig keys \['color'\]"):
+        ReconstructionConfig.from_dict({"color": 1})
     with pytest.raises(ValueError, match="tile_size must be a multiple of 2"):
         dataclasses.replace(TINY, tile_size=15)
     with pytest.raises(ValueError, match="unknown reconstruction preset 'huge'; accepted: crm, toy"):
@@ -310,7 +310,7 @@ def test_toy_preset_reconstructs_from_rendered_views():
 def test_head_options_are_checked():
     with pytest.raises(ValueError, match="unknown activation 'tanh'; accepted: silu, relu"):
         mlp(4, 8, 1, 2, activation="tanh")
-    with pytest.raises(ValueError, match="unknown colour output 'linear'; accepted: sigmoid, affine"):
+    with pytest.raises(ValueError, match="unknown color output 'linear'; accepted: sigmoid, affine"):
         ColorHead(output="linear")
     with pytest.raises(ValueError, match="max_fraction"):
         SDFDeformationHead(max_fraction=0.0)

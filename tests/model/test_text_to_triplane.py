@@ -87,7 +87,7 @@ def test_text_modulation_starts_at_zero_and_sets_a_global_offset() -> None:
     for stage in net.upsample:
         assert stage.modulation.weight.abs().max() == 0 and stage.modulation.bias.abs().max() == 0
     tokens, mask = torch.randn(2, 6, 16), torch.ones(2, 6)
-    # A prompt-specific global offset of the triplane (what a colour is) reaches the modulation's weights.
+    # A prompt-specific global offset of the triplane (what a color is) reaches the modulation's weights.
     offset = net(tokens, mask).mean(dim=(1, 3, 4))  # [B, C]
     (offset[0] - offset[1]).sum().backward()
     assert max(float(stage.modulation.weight.grad.abs().max()) for stage in net.upsample) > 1e-4

@@ -51,8 +51,8 @@ def test_meshes_read_back_with_plain_trimesh(pipeline, tiny_checkpoint, tmp_path
         vertices = _to_z_up(loaded.vertices)
         torch.testing.assert_close(vertices[torch.tensor(np.asarray(loaded.faces))], mesh.vertices[mesh.faces],
                                    rtol=0, atol=1e-5)
-        colours = torch.tensor(np.asarray(loaded.visual.vertex_colors)[:, :3] / 255.0, dtype=torch.float32)
-        torch.testing.assert_close(colours[torch.tensor(np.asarray(loaded.faces))],
+        colors = torch.tensor(np.asarray(loaded.visual.vertex_colors)[:, :3] / 255.0, dtype=torch.float32)
+        torch.testing.assert_close(colors[torch.tensor(np.asarray(loaded.faces))],
                                    mesh.vertex_colors[mesh.faces], rtol=0, atol=0.5 / 255 + 1e-6)
 
 
@@ -79,7 +79,7 @@ def test_previews_index_page_and_summary(tiny_checkpoint, tmp_path, capsys):
     assert "a blue sphere" in table and "meshes/001_a_blue_sphere.glb" in table
 
 
-def test_uv_textured_glb_has_a_texture_baked_from_the_colour_head(pipeline, tiny_checkpoint, tmp_path):
+def test_uv_textured_glb_has_a_texture_baked_from_the_color_head(pipeline, tiny_checkpoint, tmp_path):
     out = tmp_path / "out"
     cfg = _config(tiny_checkpoint, out, "prompts=[a red cube]", "export.texture=uv", "export.texture_resolution=64",
                   "preview.enabled=false")
@@ -92,7 +92,7 @@ def test_uv_textured_glb_has_a_texture_baked_from_the_colour_head(pipeline, tiny
     assert uv.shape == (len(loaded.vertices), 2) and uv.min() >= 0 and uv.max() <= 1
     vertices = _to_z_up(loaded.vertices)
     triplane = pipeline.triplanes(pipeline.encode(["a red cube"]))[0]
-    expected = pipeline.colours(triplane, vertices).numpy()
+    expected = pipeline.colors(triplane, vertices).numpy()
     pixels = np.asarray(image.convert("RGB"), dtype=np.float32) / 255
     cols = np.clip(np.round(uv[:, 0] * 64 - 0.5), 0, 63).astype(int)
     rows = np.clip(np.round((1 - uv[:, 1]) * 64 - 0.5), 0, 63).astype(int)
@@ -122,8 +122,8 @@ def test_an_empty_mesh_is_reported_and_the_others_finish(tiny_checkpoint, tmp_pa
 
     original = TextToMeshPipeline.meshes
 
-    def second_is_empty(self, triplanes, grid_resolution=64, colour=True):
-        meshes = original(self, triplanes, grid_resolution, colour)
+    def second_is_empty(self, triplanes, grid_resolution=64, color=True):
+        meshes = original(self, triplanes, grid_resolution, color)
         return [Mesh.empty() if i == 1 else m for i, m in enumerate(meshes)]
 
     monkeypatch.setattr(TextToMeshPipeline, "meshes", second_is_empty)

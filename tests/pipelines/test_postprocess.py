@@ -18,10 +18,10 @@ from atom.geometry.postprocess import (
 )
 
 
-def _mesh(tm: trimesh.Trimesh, offset=(0.0, 0.0, 0.0), colour=(1.0, 0.0, 0.0)) -> Mesh:
+def _mesh(tm: trimesh.Trimesh, offset=(0.0, 0.0, 0.0), color=(1.0, 0.0, 0.0)) -> Mesh:
     vertices = torch.tensor(np.asarray(tm.vertices) + np.asarray(offset), dtype=torch.float32)
-    colours = torch.tensor(colour).expand(len(tm.vertices), 3).clone()
-    return Mesh(vertices, torch.tensor(np.asarray(tm.faces)), colours)
+    colors = torch.tensor(color).expand(len(tm.vertices), 3).clone()
+    return Mesh(vertices, torch.tensor(np.asarray(tm.faces)), colors)
 
 
 def _join(*meshes: Mesh) -> Mesh:
@@ -33,7 +33,7 @@ def _join(*meshes: Mesh) -> Mesh:
 
 @pytest.fixture
 def two_parts() -> tuple[Mesh, Mesh, Mesh]:
-    big = _mesh(trimesh.creation.icosphere(subdivisions=3, radius=0.5), colour=(0.2, 0.4, 0.6))  # 1280 faces
+    big = _mesh(trimesh.creation.icosphere(subdivisions=3, radius=0.5), color=(0.2, 0.4, 0.6))  # 1280 faces
     floater = _mesh(trimesh.creation.box(extents=(0.1, 0.1, 0.1)), offset=(0.8, 0, 0))  # 12 faces, < 1 %
     return big, floater, _join(floater, big)
 

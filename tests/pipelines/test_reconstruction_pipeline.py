@@ -18,7 +18,7 @@ import trimesh
 from PIL import Image
 
 from atom.config import ExportConfig, MeshFormat, PreviewConfig, ReconstructConfig, TextureMode
-from atom.model import CheckpointError, GeneratorConfig, TriplaneGenerator
+from atom.model import CheckpointError, TextToMeshConfig, TextToMeshModel
 from atom.pipelines import InferenceError, ReconstructionPipeline, ViewInputError, read_views, run_reconstruction
 from atom.render.ccm import CRM_BACKGROUND
 from atom.render.crm_views import CRM_VIEW_NAMES
@@ -82,7 +82,7 @@ def test_a_training_run_directory_opens_at_its_newest_checkpoint(pipe, assets, t
     state = TrainingState(step=1, optimizer={}, scheduler={}, rng={}, counters={})
     save_checkpoint(tmp_path / "run", 1, model, {"experiment": "crm_toy"}, state)
     with torch.no_grad():
-        model.color_head.net[-1].bias.add_(0.25)  # the newer checkpoint: another colour head
+        model.color_head.net[-1].bias.add_(0.25)  # the newer checkpoint: another color head
     newest = save_checkpoint(tmp_path / "run", 2, model, {"experiment": "crm_toy"}, state)
     opened = ReconstructionPipeline.from_pretrained(tmp_path / "run")
     triplane = opened.triplanes(assets["rgb"], assets["ccm"], torch.Generator().manual_seed(0))[0]
@@ -214,9 +214,9 @@ def test_bad_files_fail_before_anything_is_written(assets, tmp_path):
     write_view_folder(assets["rgb"], oblong)
     Image.fromarray(np.zeros((TILE, TILE + 8, 3), dtype=np.uint8)).save(oblong / "back.png")
     generator = bad / "generator"
-    text_model = GeneratorConfig(text_dim=8, query_resolution=2, hidden_dim=8, num_blocks=1, num_heads=2,
+    text_model = TextToMeshConfig(text_dim=8, query_resolution=2, hidden_dim=8, num_blocks=1, num_heads=2,
                                  triplane_resolution=4, triplane_channels=4, head_hidden=8)
-    TriplaneGenerator(text_model).save_pretrained(generator)
+    TextToMeshModel(text_model).save_pretrained(generator)
 
     def run(**changes):
         return lambda: run_reconstruction(_config(assets, out, **changes))

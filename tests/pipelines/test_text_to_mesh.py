@@ -1,4 +1,4 @@
-"""The TextToMeshPipeline API on the tiny checkpoint: batching, the surface-only deformation, colour queries,
+"""The TextToMeshPipeline API on the tiny checkpoint: batching, the surface-only deformation, color queries,
 checkpoint errors, old checkpoints (DMTet) and FlexiCubes extraction."""
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ def test_surface_deformation_gives_the_mesh_of_the_full_deformation(pipeline):
     triplanes = pipeline.triplanes(pipeline.encode(["a red cube", "a green cone"]))
     grid = tetrahedral_grid(12)
     with torch.no_grad():
-        fast = triplanes_to_meshes(model, triplanes, grid, colour=False)
+        fast = triplanes_to_meshes(model, triplanes, grid, color=False)
         for b, mesh in enumerate(fast):
             sdf = model.sdf(triplanes[b : b + 1], grid.vertices[None])[0]
             full = model.deformation(triplanes[b : b + 1], grid.vertices[None], grid.cell_size)[0]
@@ -45,16 +45,16 @@ def test_surface_deformation_gives_the_mesh_of_the_full_deformation(pipeline):
             assert queried.float().mean() < 0.5, "only vertices next to the surface should be queried"
 
 
-def test_colours_match_the_colour_head_in_any_number_of_chunks(pipeline, monkeypatch):
+def test_colors_match_the_color_head_in_any_number_of_chunks(pipeline, monkeypatch):
     triplane = pipeline.triplanes(pipeline.encode(["a red cube"]))[0]
     points = torch.rand(1000, 3) * 2 - 1
     with torch.no_grad():
         expected = pipeline.model.color(triplane[None], points[None])[0]
-    monkeypatch.setattr("atom.pipelines.text_to_mesh.COLOUR_CHUNK", 64)
-    torch.testing.assert_close(pipeline.colours(triplane, points), expected)
-    assert pipeline.colours(triplane, torch.zeros(0, 3)).shape == (0, 3)
+    monkeypatch.setattr("atom.pipelines.text_to_mesh.COLOR_CHUNK", 64)
+    torch.testing.assert_close(pipeline.colors(triplane, points), expected)
+    assert pipeline.colors(triplane, torch.zeros(0, 3)).shape == (0, 3)
     with pytest.raises(ValueError, match=r"points must be \[N, 3\], got \[5, 2\]"):
-        pipeline.colours(triplane, torch.zeros(5, 2))
+        pipeline.colors(triplane, torch.zeros(5, 2))
 
 
 def _copy(checkpoint, tmp_path):
@@ -102,7 +102,7 @@ def test_surface_deformation_keeps_the_gradients_of_the_full_deformation(pipelin
         sdf = model.sdf(triplanes, grid.vertices[None])[0]
         return extract_mesh(grid, sdf, model.deformation(triplanes, grid.vertices[None], grid.cell_size)[0])
 
-    fast = gradient(lambda: triplanes_to_meshes(model, triplanes, grid, colour=False)[0])
+    fast = gradient(lambda: triplanes_to_meshes(model, triplanes, grid, color=False)[0])
     assert fast.abs().max() > 0
     torch.testing.assert_close(fast, gradient(full), rtol=1e-4, atol=1e-7)
     model.zero_grad(set_to_none=True)
@@ -138,7 +138,7 @@ def test_flexicubes_on_a_dmtet_checkpoint_uses_the_default_weights(pipeline, tin
     only on the surface cubes, which gives the mesh of the full deformation."""
     flexi = TextToMeshPipeline.from_pretrained(_strip_new_keys(tiny_checkpoint, tmp_path), extractor="flexicubes")
     triplanes = flexi.triplanes(flexi.encode(["a green cone"]))
-    mesh = flexi.meshes(triplanes, grid_resolution=12, colour=False)[0]
+    mesh = flexi.meshes(triplanes, grid_resolution=12, color=False)[0]
     grid = voxel_grid(12)
     with torch.no_grad():
         sdf = flexi.model.sdf(triplanes, grid.vertices[None])[0]
@@ -153,7 +153,7 @@ def test_flexicubes_surface_queries_give_the_mesh_of_full_queries(tiny_assets_fl
     """With the weight head, weights and offsets queried for every cube and vertex give the same mesh."""
     pipe = TextToMeshPipeline.from_pretrained(tiny_assets_flexi)
     triplanes = pipe.triplanes(pipe.encode(["a blue sphere"]))
-    mesh = pipe.meshes(triplanes, grid_resolution=12, colour=False)[0]
+    mesh = pipe.meshes(triplanes, grid_resolution=12, color=False)[0]
     grid = voxel_grid(12)
     with torch.no_grad():
         sdf = pipe.model.sdf(triplanes, grid.vertices[None])[0]

@@ -18,8 +18,8 @@ def _sphere() -> Mesh:
     return Mesh(torch.tensor(tm.vertices, dtype=torch.float32), torch.tensor(tm.faces))
 
 
-def _colour(points: torch.Tensor) -> torch.Tensor:
-    """A smooth colour field: rgb = (xyz + 1) / 2."""
+def _color(points: torch.Tensor) -> torch.Tensor:
+    """A smooth color field: rgb = (xyz + 1) / 2."""
     return (points + 1) / 2
 
 
@@ -66,10 +66,10 @@ def test_texels_show_points_on_the_surface(unwrapped):
 
 
 @pytest.mark.parametrize("suffix", ["glb", "obj"])
-def test_textured_mesh_reads_back_with_uvs_and_the_baked_colours(unwrapped, tmp_path, suffix):
+def test_textured_mesh_reads_back_with_uvs_and_the_baked_colors(unwrapped, tmp_path, suffix):
     mesh, uv_mesh = unwrapped
     resolution = 128
-    texture = bake_texture(uv_mesh, _colour, resolution, make_rasterizer("torch"), dilation=4)
+    texture = bake_texture(uv_mesh, _color, resolution, make_rasterizer("torch"), dilation=4)
     export = export_textured_glb if suffix == "glb" else export_textured_obj
     path = export(uv_mesh, texture, tmp_path / f"textured.{suffix}")
     if suffix == "obj":  # the material and its image sit beside the OBJ, named after it
@@ -85,12 +85,12 @@ def test_textured_mesh_reads_back_with_uvs_and_the_baked_colours(unwrapped, tmp_
     x, y, z = np.asarray(loaded.vertices).T
     vertices = torch.tensor(np.stack([x, -z, y], axis=1), dtype=torch.float32)
     torch.testing.assert_close(vertices[torch.tensor(np.asarray(loaded.faces))], mesh.vertices[mesh.faces])
-    # the texel under each vertex's uv holds the colour field at that vertex
+    # the texel under each vertex's uv holds the color field at that vertex
     pixels = np.asarray(image.convert("RGB"), dtype=np.float32) / 255
     cols = np.clip(np.round(uv[:, 0] * resolution - 0.5), 0, resolution - 1).astype(int)
     rows = np.clip(np.round((1 - uv[:, 1]) * resolution - 0.5), 0, resolution - 1).astype(int)
     sampled = torch.tensor(pixels[rows, cols])
-    error = (sampled - _colour(vertices)).abs()
+    error = (sampled - _color(vertices)).abs()
     assert float(error.mean()) < 0.01 and float(error.max()) < 0.05
     with pytest.raises(ValueError, match=r"written as \.glb|written as \.obj"):
         export(uv_mesh, texture, tmp_path / "textured.ply")

@@ -10,7 +10,7 @@ import pytest
 from atom.prompts.prompt_set import PromptSet
 
 DF415 = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "df415.txt"
-COLOURS = ["red", "orange", "yellow", "green", "blue", "purple", "white", "black"]
+COLORS = ["red", "orange", "yellow", "green", "blue", "purple", "white", "black"]
 SHAPES = ["cube", "sphere", "cone", "cylinder", "torus", "pyramid", "capsule", "ring"]
 
 
@@ -23,13 +23,13 @@ def test_df415_has_415_prompts() -> None:
 
 
 def test_grid_8x8_holds_out_the_diagonal() -> None:
-    grid = PromptSet.from_grid("a {colour} {shape}", {"colour": COLOURS, "shape": SHAPES}, name="toy64")
+    grid = PromptSet.from_grid("a {color} {shape}", {"color": COLORS, "shape": SHAPES}, name="toy64")
     assert len(grid) == 64 and len(grid.train) == 56 and len(grid.test) == 8
-    assert grid.test_prompts == [f"a {colour} {shape}" for colour, shape in zip(COLOURS, SHAPES)]
+    assert grid.test_prompts == [f"a {color} {shape}" for color, shape in zip(COLORS, SHAPES)]
     assert "a red sphere" in grid.train_prompts and "a red cube" not in grid.train_prompts
     assert sorted(grid.train + grid.test) == list(range(64))
     # The template's first slot is the outer loop, whatever order the dict has.
-    swapped = PromptSet.from_grid("a {colour} {shape}", {"shape": SHAPES, "colour": COLOURS})
+    swapped = PromptSet.from_grid("a {color} {shape}", {"shape": SHAPES, "color": COLORS})
     assert swapped.prompts == grid.prompts and swapped.prompts[1] == "a red sphere"
 
 
@@ -45,13 +45,13 @@ def test_grid_without_holdout_and_three_slots() -> None:
 @pytest.mark.parametrize(
     ("template", "slots", "holdout", "message"),
     [
-        ("a {colour} {shape}", {"colour": ["red"], "shape": ["cube"]}, "corners", "holdout must be one of"),
-        ("a {colour} {shape}", {"colour": ["red"]}, "none", "has slots"),
-        ("a {colour}", {"colour": ["red"], "shape": ["cube"]}, "none", "has slots"),
-        ("a {colour} {shape}", {"colour": ["red", "blue"], "shape": ["cube"]}, "diagonal", "equal length"),
-        ("a {colour}", {"colour": ["red", "blue"]}, "diagonal", ">= 2 slots"),
+        ("a {color} {shape}", {"color": ["red"], "shape": ["cube"]}, "corners", "holdout must be one of"),
+        ("a {color} {shape}", {"color": ["red"]}, "none", "has slots"),
+        ("a {color}", {"color": ["red"], "shape": ["cube"]}, "none", "has slots"),
+        ("a {color} {shape}", {"color": ["red", "blue"], "shape": ["cube"]}, "diagonal", "equal length"),
+        ("a {color}", {"color": ["red", "blue"]}, "diagonal", ">= 2 slots"),
         ("a {} {}", {}, "none", "named"),
-        ("a {colour} {shape}", {"colour": ["red", "red"], "shape": ["a", "b"]}, "none", "distinct"),
+        ("a {color} {shape}", {"color": ["red", "red"], "shape": ["a", "b"]}, "none", "distinct"),
     ],
 )
 def test_grid_rejects_bad_input(template: str, slots: dict, holdout: str, message: str) -> None:

@@ -95,7 +95,7 @@ def test_background_is_crm_grey_and_colors_are_the_vertex_colors():
     views = render_crm_views(mesh.vertices, mesh.faces, mesh.vertex_colors, 32, make_rasterizer("torch"))
     grey = torch.tensor(CRM_BACKGROUND, dtype=torch.float32)
     assert torch.all(views.ccm.masked_select(views.mask == 0) == grey)
-    # Colour edges are antialiased: background pixels next to the silhouette may blend.
+    # Color edges are antialiased: background pixels next to the silhouette may blend.
     far = torch.nn.functional.max_pool2d(views.mask, 3, stride=1, padding=1) == 0
     assert torch.all(views.rgb.masked_select(far) == grey)
     interior = views.mask[:, 0, 10:22, 10:22] > 0

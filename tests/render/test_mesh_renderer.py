@@ -21,8 +21,8 @@ def _sphere(subdivisions: int, radius: float = 0.5):
 def test_sphere_buffers_match_the_analytic_surface():
     vertices, faces, _ = _sphere(4)
     cameras = look_at(torch.tensor([15.0, -20.0]), torch.tensor([0.0, 120.0]), 2.5, 40.0)
-    colours = torch.rand(1, len(vertices), 2)
-    out = render_mesh(vertices, faces, cameras, 64, TorchRasterizer(), attributes=colours)
+    colors = torch.rand(1, len(vertices), 2)
+    out = render_mesh(vertices, faces, cameras, 64, TorchRasterizer(), attributes=colors)
     assert out.mask.shape == (2, 1, 64, 64) and out.position.shape == (2, 3, 64, 64)
     assert out.attributes.shape == (2, 2, 64, 64) and out.triangle_id.shape == (2, 64, 64)
     covered = out.triangle_id >= 0

@@ -29,7 +29,7 @@ def test_sharp_sphere_opacity_matches_the_analytic_disc():
         disc = _disc(64, 0.5, distance, 40.0)
         mask = out["opacity"][b, 0] > 0.5
         assert (mask & disc).sum() / (mask | disc).sum() >= 0.95
-        # Inside: the field's colour and the front surface's depth along the ray and normal.
+        # Inside: the field's color and the front surface's depth along the ray and normal.
         centre = (slice(None), slice(30, 34), slice(30, 34))
         torch.testing.assert_close(
             out["rgb"][b][centre],
@@ -61,7 +61,7 @@ def test_rays_missing_the_box_get_background_and_no_opacity():
 
 
 class _LearnableSphere(torch.nn.Module):
-    """SDF |x| - r with a learnable radius and colour, its gradient from autograd."""
+    """SDF |x| - r with a learnable radius and color, its gradient from autograd."""
 
     def __init__(self) -> None:
         super().__init__()

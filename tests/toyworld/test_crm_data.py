@@ -21,13 +21,13 @@ from atom.toyworld.crm_data import (
     sample_training_object,
     unseen_color_centres,
 )
-from atom.toyworld.shapes import COLOURS, SHAPES
+from atom.toyworld.shapes import COLORS, SHAPES
 
 
 def _hits_held_out(obj: PosedObject) -> bool:
     """The docstring's rule, recomputed here from its constants (independent of ``is_held_out``)."""
     rgb = obj.color
-    diagonal = math.dist(rgb, COLOURS[obj.shape].rgb) <= DIAGONAL_RADIUS
+    diagonal = math.dist(rgb, COLORS[obj.shape].rgb) <= DIAGONAL_RADIUS
     unseen = any(math.dist(rgb, centre) <= UNSEEN_COLOR_RADIUS for centre in unseen_color_centres().tolist())
     return diagonal or unseen or UNSEEN_YAW[0] <= obj.yaw % 90.0 <= UNSEEN_YAW[1]
 
@@ -47,7 +47,7 @@ def test_the_evaluation_objects_are_all_held_out():
     assert len(objects) == 3 * len(SHAPES)
     assert all(_hits_held_out(obj) and is_held_out(obj.shape, obj.color, obj.yaw) for obj in objects)
     diagonal = [obj for obj in objects if obj.category == "diagonal"]
-    assert [(obj.shape, obj.color) for obj in diagonal] == [(i, COLOURS[i].rgb) for i in range(len(SHAPES))]
+    assert [(obj.shape, obj.color) for obj in diagonal] == [(i, COLORS[i].rgb) for i in range(len(SHAPES))]
 
 
 def test_the_sampler_is_deterministic_in_its_generator():

@@ -15,11 +15,11 @@ import trimesh
 from atom.geometry import Mesh, marching_tetrahedra, tetrahedral_grid
 from atom.toyworld.metrics import (
     EMPTY_CHAMFER,
-    EMPTY_COLOUR_ERROR,
+    EMPTY_COLOR_ERROR,
     azimuthal_distances,
     azimuthal_ratio,
     chamfer_l1,
-    colour_error,
+    color_error,
     component_genera,
     evaluate_meshes,
     f_score,
@@ -37,7 +37,7 @@ from atom.toyworld.metrics import (
     toy64_distances,
     volume_iou,
 )
-from atom.toyworld.shapes import COLOURS, SHAPES, ToyObject, cylinder_sdf, toy64
+from atom.toyworld.shapes import COLORS, SHAPES, ToyObject, cylinder_sdf, toy64
 
 GT_RESOLUTION = 48
 RADIUS = 0.55  # the sphere's
@@ -48,8 +48,8 @@ def ground_truth() -> list[tuple[ToyObject, Mesh]]:
     return [(obj, obj.ground_truth_mesh(GT_RESOLUTION)) for obj in toy64()]
 
 
-def _mesh(name: str, colour: int = 0) -> Mesh:
-    return ToyObject(SHAPES[[s.name for s in SHAPES].index(name)], COLOURS[colour]).ground_truth_mesh(
+def _mesh(name: str, color: int = 0) -> Mesh:
+    return ToyObject(SHAPES[[s.name for s in SHAPES].index(name)], COLORS[color]).ground_truth_mesh(
         GT_RESOLUTION
     )
 
@@ -58,25 +58,25 @@ def _translated(mesh: Mesh, offset: tuple[float, float, float]) -> Mesh:
     return Mesh(mesh.vertices + torch.tensor(offset), mesh.faces, mesh.vertex_colors)
 
 
-def _triangle(corners: list[list[float]], colours: list[list[float]]) -> Mesh:
+def _triangle(corners: list[list[float]], colors: list[list[float]]) -> Mesh:
     return Mesh(
         torch.tensor(corners, dtype=torch.float32),
         torch.tensor([[0, 1, 2]]),
-        torch.tensor(colours, dtype=torch.float32),
+        torch.tensor(colors, dtype=torch.float32),
     )
 
 
 # --- surface sampling ---------------------------------------------------------------------------------
 
 
-def test_samples_are_uniform_over_area_and_colours_are_barycentric() -> None:
+def test_samples_are_uniform_over_area_and_colors_are_barycentric() -> None:
     # Right triangle (0,0)-(1,0)-(0,1) with pure R, G, B corners: a sample (x, y) has barycentric weights
-    # (1 - x - y, x, y), which must be its colour; uniformity: the corner triangle x + y < 0.5 holds 1/4.
+    # (1 - x - y, x, y), which must be its color; uniformity: the corner triangle x + y < 0.5 holds 1/4.
     mesh = _triangle([[0, 0, 0], [1, 0, 0], [0, 1, 0]], [[1, 0, 0], [0, 1, 0], [0, 0, 1]])
-    points, colours = sample_surface(mesh, 40_000, torch.Generator().manual_seed(0))
+    points, colors = sample_surface(mesh, 40_000, torch.Generator().manual_seed(0))
     x, y = points[:, 0], points[:, 1]
     assert (points[:, 2] == 0).all() and (x >= 0).all() and (y >= 0).all() and (x + y <= 1 + 1e-6).all()
-    torch.testing.assert_close(colours, torch.stack([1 - x - y, x, y], dim=1), atol=1e-6, rtol=0)
+    torch.testing.assert_close(colors, torch.stack([1 - x - y, x, y], dim=1), atol=1e-6, rtol=0)
     assert float((x + y < 0.5).float().mean()) == pytest.approx(0.25, abs=0.01)
     assert float((x < 0.5).float().mean()) == pytest.approx(0.75, abs=0.01)
 
@@ -87,8 +87,8 @@ def test_faces_are_drawn_in_proportion_to_area() -> None:
         [[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 5], [3, 0, 5], [0, 1, 5]], dtype=torch.float32
     )
     mesh = Mesh(vertices, torch.tensor([[0, 1, 2], [3, 4, 5]]))
-    points, colours = sample_surface(mesh, 40_000, torch.Generator().manual_seed(1))
-    assert colours is None
+    points, colors = sample_surface(mesh, 40_000, torch.Generator().manual_seed(1))
+    assert colors is None
     assert float((points[:, 2] > 1).float().mean()) == pytest.approx(0.75, abs=0.01)
 
 
@@ -149,7 +149,7 @@ def test_ground_truth_scores_perfectly_against_itself(ground_truth) -> None:
         assert f_score(pred, gt) >= 0.99, obj.prompt
         assert chamfer_l1(pred, gt) < 1.2 * _poisson_nearest_distance(mesh, 5000), obj.prompt
         assert volume_iou(mesh, sdf_occupancy(obj.sdf, 40), resolution=40) >= 0.95, obj.prompt
-        assert colour_error(mesh, obj.colour.rgb) == pytest.approx(0.0, abs=1e-6)
+        assert color_error(mesh, obj.color.rgb) == pytest.approx(0.0, abs=1e-6)
     assert volume_iou(ground_truth[0][1], ground_truth[0][1]) == 1.0
 
 
@@ -243,25 +243,25 @@ def test_iou_of_an_empty_prediction_is_zero() -> None:
     assert not sdf_occupancy(SHAPES[0].sdf, 16)[0, 0, 0] and sdf_occupancy(SHAPES[0].sdf, 16)[8, 8, 8]
 
 
-# --- colour -------------------------------------------------------------------------------------------
+# --- color -------------------------------------------------------------------------------------------
 
 
-def test_colour_error_is_the_area_weighted_mean_absolute_difference() -> None:
+def test_color_error_is_the_area_weighted_mean_absolute_difference() -> None:
     # Two equal triangles, one red and one blue: against red, half the surface errs by (1 + 0 + 1) / 3.
     red, blue = [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]
     vertices = torch.tensor(
         [[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 2], [1, 0, 2], [0, 1, 2]], dtype=torch.float32
     )
     mesh = Mesh(vertices, torch.tensor([[0, 1, 2], [3, 4, 5]]), torch.tensor([red] * 3 + [blue] * 3))
-    assert colour_error(mesh, red, n_points=20_000) == pytest.approx(0.5 * 2 / 3, abs=0.01)
-    gt = _mesh("cube", colour=2)
-    expected = float(np.abs(np.subtract(COLOURS[2].rgb, COLOURS[3].rgb)).mean())
-    assert colour_error(gt, COLOURS[3].rgb) == pytest.approx(expected, abs=1e-6)
-    assert colour_error(Mesh.empty(), red) == EMPTY_COLOUR_ERROR
+    assert color_error(mesh, red, n_points=20_000) == pytest.approx(0.5 * 2 / 3, abs=0.01)
+    gt = _mesh("cube", color=2)
+    expected = float(np.abs(np.subtract(COLORS[2].rgb, COLORS[3].rgb)).mean())
+    assert color_error(gt, COLORS[3].rgb) == pytest.approx(expected, abs=1e-6)
+    assert color_error(Mesh.empty(), red) == EMPTY_COLOR_ERROR
     with pytest.raises(ValueError, match="vertex_colors"):
-        colour_error(Mesh(gt.vertices, gt.faces), red)
+        color_error(Mesh(gt.vertices, gt.faces), red)
     with pytest.raises(ValueError, match="3 values"):
-        colour_error(gt, [1.0, 0.0])
+        color_error(gt, [1.0, 0.0])
 
 
 # --- R-precision and the evaluation report --------------------------------------------------------------
@@ -273,32 +273,32 @@ def ground_truth_distances(ground_truth) -> tuple[torch.Tensor, torch.Tensor]:
     return toy64_distances([mesh for _, mesh in ground_truth], n_points=1024, gt_resolution=GT_RESOLUTION)
 
 
-@pytest.mark.parametrize("mode", ["shape", "colour", "both"])
+@pytest.mark.parametrize("mode", ["shape", "color", "both"])
 def test_ground_truths_retrieve_themselves(ground_truth_distances, mode) -> None:
-    shape, colour = ground_truth_distances
-    assert rank1_hits(shape, colour, list(range(64)), mode) == [True] * 64
+    shape, color = ground_truth_distances
+    assert rank1_hits(shape, color, list(range(64)), mode) == [True] * 64
 
 
-def test_distances_tie_exactly_within_a_shape_or_colour(ground_truth_distances) -> None:
-    shape, colour = ground_truth_distances
-    assert shape.shape == colour.shape == (64, 64)
-    # Column k is object (shape k // 8, colour k % 8): shape distances repeat across colours and vice versa.
+def test_distances_tie_exactly_within_a_shape_or_color(ground_truth_distances) -> None:
+    shape, color = ground_truth_distances
+    assert shape.shape == color.shape == (64, 64)
+    # Column k is object (shape k // 8, color k % 8): shape distances repeat across colors and vice versa.
     assert torch.equal(shape, shape[:, ::8].repeat_interleave(8, dim=1))
-    assert torch.equal(colour, colour[:, :8].repeat(1, 8))
-    assert float(colour.diagonal().abs().max()) < 1e-6
+    assert torch.equal(color, color[:, :8].repeat(1, 8))
+    assert float(color.diagonal().abs().max()) < 1e-6
 
 
-def test_wrong_shape_or_colour_is_a_miss(ground_truth_distances) -> None:
+def test_wrong_shape_or_color_is_a_miss(ground_truth_distances) -> None:
     # Mesh m (the ground truth of object m) stands in as the prediction for another object.
-    shape, colour = ground_truth_distances
-    wrong_shape = [(m + 8) % 64 for m in range(64)]  # same colour, next shape
-    assert not any(rank1_hits(shape, colour, wrong_shape, "shape"))
-    assert all(rank1_hits(shape, colour, wrong_shape, "colour"))
-    assert not any(rank1_hits(shape, colour, wrong_shape, "both"))
-    wrong_colour = [(m // 8) * 8 + (m + 1) % 8 for m in range(64)]  # same shape, next colour
-    assert all(rank1_hits(shape, colour, wrong_colour, "shape"))
-    assert not any(rank1_hits(shape, colour, wrong_colour, "colour"))
-    assert not any(rank1_hits(shape, colour, wrong_colour, "both"))
+    shape, color = ground_truth_distances
+    wrong_shape = [(m + 8) % 64 for m in range(64)]  # same color, next shape
+    assert not any(rank1_hits(shape, color, wrong_shape, "shape"))
+    assert all(rank1_hits(shape, color, wrong_shape, "color"))
+    assert not any(rank1_hits(shape, color, wrong_shape, "both"))
+    wrong_color = [(m // 8) * 8 + (m + 1) % 8 for m in range(64)]  # same shape, next color
+    assert all(rank1_hits(shape, color, wrong_color, "shape"))
+    assert not any(rank1_hits(shape, color, wrong_color, "color"))
+    assert not any(rank1_hits(shape, color, wrong_color, "both"))
 
 
 def test_r_precision_counts_empty_meshes_and_skips_unknown_prompts(ground_truth) -> None:
@@ -327,11 +327,11 @@ def test_evaluate_meshes_splits_seen_unseen_and_unknown(ground_truth) -> None:
     for row in rows[:2]:
         assert row["f_score"] >= 0.99 and row["volume_iou"] >= 0.96
         assert row["chamfer_l1"] < 1.2 * _poisson_nearest_distance(meshes[0 if row is rows[0] else 1], 4000)
-        assert row["colour_error"] < 1e-6 and row["r1_shape"] and row["r1_colour"] and row["r1_both"]
+        assert row["color_error"] < 1e-6 and row["r1_shape"] and row["r1_color"] and row["r1_both"]
     empty = rows[2]
     assert empty["empty"] and empty["f_score"] == 0.0 and empty["volume_iou"] == 0.0
-    assert empty["chamfer_l1"] == EMPTY_CHAMFER and empty["colour_error"] == EMPTY_COLOUR_ERROR
-    assert not (empty["r1_shape"] or empty["r1_colour"] or empty["r1_both"])
+    assert empty["chamfer_l1"] == EMPTY_CHAMFER and empty["color_error"] == EMPTY_COLOR_ERROR
+    assert not (empty["r1_shape"] or empty["r1_color"] or empty["r1_both"])
     assert rows[3]["f_score"] is None and rows[3]["r1_both"] is None
     seen, unseen = results["summary"]["seen"], results["summary"]["unseen"]
     assert (seen["count"], seen["empty"], unseen["count"], unseen["empty"]) == (2, 1, 1, 0)
@@ -367,7 +367,7 @@ def test_evaluate_meshes_takes_an_explicit_unseen_set(ground_truth) -> None:
 
 
 def _barrel(radius: float, half_height: float, resolution: int = GT_RESOLUTION) -> Mesh:
-    """A capped cylinder about +Z (a solid of revolution) as a coloured mesh, by marching tetrahedra."""
+    """A capped cylinder about +Z (a solid of revolution) as a colored mesh, by marching tetrahedra."""
     grid = tetrahedral_grid(resolution)
     surface = marching_tetrahedra(grid.vertices, grid.tets, cylinder_sdf(grid.vertices, radius, half_height))
     return Mesh(surface.vertices, surface.faces, torch.full((surface.num_vertices, 3), 0.5))
@@ -394,7 +394,7 @@ def test_azimuthal_ratio_is_one_for_the_truth_and_low_for_a_solid_of_revolution(
     shape = SHAPES[[s.name for s in SHAPES].index(name)]
     # The ground truth extracted on another grid, and turned by a symmetry of the shape (90 degrees; the
     # torus, whose axis lies at azimuth 45, by 180), scores 1 within sampling noise.
-    truth = ToyObject(shape, COLOURS[0]).ground_truth_mesh(64)
+    truth = ToyObject(shape, COLORS[0]).ground_truth_mesh(64)
     turn = 180.0 if name == "torus" else 90.0
     for mesh in (truth, _rotated(truth, turn)):
         assert azimuthal_ratio(mesh, shape, 4000, GT_RESOLUTION) == pytest.approx(1.0, abs=0.1)

@@ -142,18 +142,18 @@ def test_bundled_prior_loads_through_pixel_sds_and_has_its_card():
     sds(images, embeddings(1, 1), embeddings(1, 2), progress=0.5).loss.backward()
     assert torch.isfinite(images.grad).all()
     card = (BUNDLED / "README.md").read_text()
-    assert "colour accuracy" in card and "shape accuracy" in card
+    assert "color accuracy" in card and "shape accuracy" in card
     assert (BUNDLED / "samples.png").is_file()
     assert sum(path.stat().st_size for path in BUNDLED.rglob("*") if path.is_file()) < 25 * 2**20
 
 
 @pytest.mark.skipif(not (BUNDLED / "unet").is_dir(), reason="no bundled prior in atom/weights/toy_prior")
-def test_bundled_prior_draws_the_colour_and_shape_its_prompt_names():
+def test_bundled_prior_draws_the_color_and_shape_its_prompt_names():
     # The check itself on all 64 prompts, quicker: 10 instead of 50 DDIM steps and a coarse reference grid.
-    # Measured: colour 0.984, shape 0.875 this way (0.984 / 0.969 with the full check); chance is 1/8.
+    # Measured: color 0.984, shape 0.875 this way (0.984 / 0.969 with the full check); chance is 1/8.
     from atom.toyworld.prior_check import build_references, check_prior
 
     references = build_references(32, "front", elevations=(0.0, 20.0, 40.0), distances=(2.5, 2.8, 3.1))
     check = check_prior(str(BUNDLED), num_inference_steps=10, references=references)
-    assert check["colour_accuracy"] >= 0.9 and check["shape_accuracy"] >= 0.8, (
-        f"colour {check['colour_accuracy']:.3f}, shape {check['shape_accuracy']:.3f}")
+    assert check["color_accuracy"] >= 0.9 and check["shape_accuracy"] >= 0.8, (
+        f"color {check['color_accuracy']:.3f}, shape {check['shape_accuracy']:.3f}")

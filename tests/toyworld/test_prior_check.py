@@ -16,14 +16,14 @@ from atom.toyworld.prior_check import (
     PriorCheckCommandConfig,
     PriorView,
     build_references,
-    classify_colour,
+    classify_color,
     classify_shape,
     format_check,
     record_check,
     shape_scores,
 )
 from atom.toyworld.renders import render_geometry, shade_geometry
-from atom.toyworld.shapes import COLOURS, SHAPES, toy64
+from atom.toyworld.shapes import COLORS, SHAPES, toy64
 from atom.toyworld.train_prior import PredictionType
 
 MESH = 24
@@ -40,24 +40,24 @@ def references():
 
 @pytest.fixture(scope="module")
 def ground_truth():
-    """Each shape from 3 random cameras in each colour, albedo or lambertian shading: [192, 3, 32, 32]."""
+    """Each shape from 3 random cameras in each color, albedo or lambertian shading: [192, 3, 32, 32]."""
     generator = torch.Generator().manual_seed(0)
-    images, shapes, colours = [], [], []
+    images, shapes, colors = [], [], []
     for shape_index in range(len(SHAPES)):
         cameras = sample_cameras(3, generator=generator, **RANGES)
         buffers = render_geometry(shape_index, cameras, resolution=64, mesh_resolution=MESH)
-        for colour_index, colour in enumerate(COLOURS):
+        for color_index, color in enumerate(COLORS):
             modes = ["albedo" if flip else "lambertian" for flip in torch.rand(3, generator=generator) < 0.3]
             lights = random_light_directions(cameras, generator=generator)
-            images.append(shade_geometry(buffers, colour.rgb, lights, modes, resolution=32))
+            images.append(shade_geometry(buffers, color.rgb, lights, modes, resolution=32))
             shapes += [shape_index] * 3
-            colours += [colour_index] * 3
-    return torch.cat(images), torch.tensor(shapes), torch.tensor(colours)
+            colors += [color_index] * 3
+    return torch.cat(images), torch.tensor(shapes), torch.tensor(colors)
 
 
 def test_ground_truth_renders_classify_correctly(references, ground_truth):
-    images, shapes, colours = ground_truth
-    assert torch.equal(classify_colour(images, references), colours)
+    images, shapes, colors = ground_truth
+    assert torch.equal(classify_color(images, references), colors)
     assert torch.equal(classify_shape(images, references), shapes)
 
 
@@ -69,23 +69,23 @@ def test_shape_scores_prefer_the_right_shape_by_a_margin(references, ground_trut
     assert bool((own > 0.8).all()) and bool((own > best_other).all())
 
 
-def test_empty_image_is_no_colour_and_no_shape(references):
+def test_empty_image_is_no_color_and_no_shape(references):
     white = torch.ones(2, 3, 32, 32)
-    assert classify_colour(white, references).tolist() == [-1, -1]
+    assert classify_color(white, references).tolist() == [-1, -1]
     assert classify_shape(white, references).tolist() == [-1, -1]
     with pytest.raises(ValueError, match="like the references"):
         shape_scores(torch.ones(1, 3, 16, 16), references)
 
 
 def test_report_and_model_card(tmp_path, ground_truth):
-    images, shapes, colours = ground_truth
+    images, shapes, colors = ground_truth
     objects = toy64()
-    results = [{"prompt": obj.prompt, "colour": obj.colour.name, "shape": obj.shape.name,
-                "predicted_colour": obj.colour.name, "predicted_shape": obj.shape.name if i else "cube",
-                "colour_ok": True, "shape_ok": i > 0} for i, obj in enumerate(objects)]
+    results = [{"prompt": obj.prompt, "color": obj.color.name, "shape": obj.shape.name,
+                "predicted_color": obj.color.name, "predicted_shape": obj.shape.name if i else "cube",
+                "color_ok": True, "shape_ok": i > 0} for i, obj in enumerate(objects)]
     check = {"path": str(tmp_path), "guidance_scale": 5.0, "num_inference_steps": 50, "eta": 1.0, "seed": 0,
              "view": "front",
-             "results": results, "colour_accuracy": 1.0, "shape_accuracy": 63 / 64,
+             "results": results, "color_accuracy": 1.0, "shape_accuracy": 63 / 64,
              "samples": images[::3][:64]}
     table = format_check(check)
     assert "a red sphere" in table and "cube X" in table and "shape accuracy 0.984" in table
@@ -113,10 +113,10 @@ def test_command_config_is_typed_and_reaches_check_prior(monkeypatch, tmp_path):
 
     def fake_check(path, guidance_scale, seed, num_inference_steps, view, eta):
         calls.append((path, guidance_scale, seed, num_inference_steps, view, eta))
-        results = [{"prompt": obj.prompt, "predicted_colour": obj.colour.name, "predicted_shape": obj.shape.name,
-                    "colour_ok": True, "shape_ok": True} for obj in toy64()]
+        results = [{"prompt": obj.prompt, "predicted_color": obj.color.name, "predicted_shape": obj.shape.name,
+                    "color_ok": True, "shape_ok": True} for obj in toy64()]
         return {"path": path, "guidance_scale": guidance_scale, "num_inference_steps": num_inference_steps,
-                "eta": eta, "seed": seed, "view": view, "results": results, "colour_accuracy": 1.0,
+                "eta": eta, "seed": seed, "view": view, "results": results, "color_accuracy": 1.0,
                 "shape_accuracy": 1.0, "samples": torch.ones(64, 3, 8, 8)}
 
     monkeypatch.setattr(prior_check, "check_prior", fake_check)

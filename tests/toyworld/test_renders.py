@@ -1,5 +1,5 @@
 """The prior's training renders: deterministic by seed, cached exactly, captioned with the right prompt and
-view, and coloured as the shading rules say."""
+view, and colored as the shading rules say."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import torch
 from atom.prompts.views import VIEWS
 from atom.render import look_at, sample_cameras
 from atom.toyworld.renders import render_dataset, render_geometry, shade_geometry
-from atom.toyworld.shapes import COLOURS, toy64
+from atom.toyworld.shapes import COLORS, toy64
 
 SMALL = dict(resolution=16, views_per_object=6, supersample=2, mesh_resolution=16, progress=False)
 CUBE_GREEN, CUBE_PURPLE = 1 * 8 + 1, 1 * 8 + 4
@@ -65,11 +65,11 @@ def test_view_suffix_follows_the_camera(fresh):
     assert [caption.split(", ")[1].removesuffix(" view") for caption in fresh.captions[:6]] == expected
 
 
-def test_shading_modes_colour_the_object_as_documented():
+def test_shading_modes_color_the_object_as_documented():
     cameras = look_at(15.0, torch.tensor([0.0, 30.0, 60.0]), 2.75, 42.0)
     buffers = render_geometry(0, cameras, resolution=32, mesh_resolution=16)
     lights = torch.nn.functional.normalize(cameras.position(), dim=-1)
-    rgb = torch.tensor(COLOURS[2].rgb)
+    rgb = torch.tensor(COLORS[2].rgb)
     albedo = shade_geometry(buffers, rgb, lights, ["albedo"] * 3, resolution=16)
     textureless = shade_geometry(buffers, rgb, lights, ["textureless"] * 3, resolution=16)
     lambertian = shade_geometry(buffers, rgb, lights, ["lambertian"] * 3, resolution=16)
@@ -78,7 +78,7 @@ def test_shading_modes_colour_the_object_as_documented():
     assert torch.allclose(textureless[centre], torch.ones(3, 3), atol=0.02)  # white, lit head-on
     assert torch.allclose(lambertian[centre], rgb.expand(3, 3), atol=0.02)
     grey = textureless[:, 0] == textureless[:, 1]
-    assert bool((grey & (textureless[:, 1] == textureless[:, 2])).all())  # textureless carries no colour
+    assert bool((grey & (textureless[:, 1] == textureless[:, 2])).all())  # textureless carries no color
 
 
 def test_bad_settings_are_named():

@@ -1,4 +1,4 @@
-"""Toy64 shapes, colours and prompts against analytic truth: closed-form SDF values, volumes and extents,
+"""Toy64 shapes, colors and prompts against analytic truth: closed-form SDF values, volumes and extents,
 finite-difference gradients, and distances to independently sampled surfaces."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from scipy.spatial import cKDTree
 
 from atom.geometry import Mesh
 from atom.toyworld.shapes import (
-    COLOURS,
+    COLORS,
     SHAPES,
     ToyObject,
     cone_sdf,
@@ -59,7 +59,7 @@ INSIDE = {name: (0.0, 0.0, 0.0) for name in SHAPE_NAMES} | {
 
 @pytest.fixture(scope="module")
 def meshes() -> dict[str, Mesh]:
-    return {shape.name: ToyObject(shape, COLOURS[0]).ground_truth_mesh(GT_RESOLUTION) for shape in SHAPES}
+    return {shape.name: ToyObject(shape, COLORS[0]).ground_truth_mesh(GT_RESOLUTION) for shape in SHAPES}
 
 
 def test_vocabulary_covers_the_documented_shapes() -> None:
@@ -207,48 +207,48 @@ def test_sphere_mesh_area_and_volume(meshes) -> None:
     assert float(mesh.volume()) == pytest.approx(4 / 3 * math.pi * 0.55**3, rel=0.05)
 
 
-def test_ground_truth_mesh_carries_the_colour_and_is_cached() -> None:
+def test_ground_truth_mesh_carries_the_color_and_is_cached() -> None:
     obj = toy64()[3 * 8 + 5]
     mesh = obj.ground_truth_mesh(GT_RESOLUTION)
     assert mesh.vertex_colors is not None
-    torch.testing.assert_close(mesh.vertex_colors, torch.tensor(obj.colour.rgb).expand(mesh.num_vertices, 3))
-    other_colour = ToyObject(obj.shape, COLOURS[0]).ground_truth_mesh(GT_RESOLUTION)
-    assert other_colour.vertices is mesh.vertices
+    torch.testing.assert_close(mesh.vertex_colors, torch.tensor(obj.color.rgb).expand(mesh.num_vertices, 3))
+    other_color = ToyObject(obj.shape, COLORS[0]).ground_truth_mesh(GT_RESOLUTION)
+    assert other_color.vertices is mesh.vertices
     with pytest.raises(ValueError, match="resolution"):
         obj.ground_truth_mesh(1)
 
 
-def test_colours_keep_distinct_hues_under_shading() -> None:
+def test_colors_keep_distinct_hues_under_shading() -> None:
     # Lambertian shading scales RGB, which keeps hue: distinct hues stay distinct at any brightness.
-    assert len({colour.name for colour in COLOURS}) == 8
+    assert len({color.name for color in COLORS}) == 8
     hues = []
-    for colour in COLOURS:
-        assert all(0.0 <= c <= 1.0 for c in colour.rgb)
-        hue, saturation, value = colorsys.rgb_to_hsv(*colour.rgb)
-        assert saturation >= 0.5 and value >= 0.5, colour
+    for color in COLORS:
+        assert all(0.0 <= c <= 1.0 for c in color.rgb)
+        hue, saturation, value = colorsys.rgb_to_hsv(*color.rgb)
+        assert saturation >= 0.5 and value >= 0.5, color
         hues.append(hue * 360.0)
     for a, b in itertools.combinations(hues, 2):
         assert min(abs(a - b), 360.0 - abs(a - b)) >= 25.0
-    assert all(colour.name[0] not in "aeiou" for colour in COLOURS)  # "a {colour} ..." stays grammatical
+    assert all(color.name[0] not in "aeiou" for color in COLORS)  # "a {color} ..." stays grammatical
 
 
 def test_toy64_order_prompts_and_split() -> None:
     objects = toy64()
     assert len(objects) == 64 and len({obj.prompt for obj in objects}) == 64
     for i, j in itertools.product(range(8), range(8)):
-        assert objects[i * 8 + j] == ToyObject(SHAPES[i], COLOURS[j])
+        assert objects[i * 8 + j] == ToyObject(SHAPES[i], COLORS[j])
     assert objects[8 + 0].prompt == "a red cube"
     train, test = toy64_split()
     assert len(train) == 56 and len(test) == 8
     assert sorted(train + test) == list(range(64))
     assert test == [i * 9 for i in range(8)]
-    assert all(objects[k].shape == SHAPES[i] and objects[k].colour == COLOURS[i] for i, k in enumerate(test))
+    assert all(objects[k].shape == SHAPES[i] and objects[k].color == COLORS[i] for i, k in enumerate(test))
 
 
 def test_find_object_normalises_and_rejects_unknown_prompts() -> None:
     for obj in toy64():
         assert find_object(obj.prompt) == obj
-    assert find_object("  A   Red CUBE. ") == ToyObject(SHAPES[1], COLOURS[0])
+    assert find_object("  A   Red CUBE. ") == ToyObject(SHAPES[1], COLORS[0])
     assert find_object("a red dragon") is None
     assert find_object("a cube") is None
     assert find_object("") is None

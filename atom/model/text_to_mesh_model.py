@@ -1,10 +1,10 @@
-"""The generator: a front end that maps conditioning to a triplane, plus SDF, deformation and colour heads (and,
+"""The text-to-mesh model: a front end that maps conditioning to a triplane, plus SDF, deformation and color heads (and,
 for FlexiCubes extraction, a weight head).
 
-``TriplaneGenerator.forward`` runs the front end once per prompt; the field methods (``sdf``, ``color``,
+``TextToMeshModel.forward`` runs the front end once per prompt; the field methods (``sdf``, ``color``,
 ``deformation``, ``sdf_and_gradient``, ``field``) then query that triplane at any number of points
 and never see the conditioning, so another front end (e.g. CRM's images -> UNet -> triplane) can
-replace ``front_end`` and reuse everything else. A :class:`GeneratorConfig` fully describes the
+replace ``front_end`` and reuse everything else. A :class:`TextToMeshConfig` fully describes the
 network; ``save_pretrained``/``from_pretrained`` store it as ``config.json`` beside
 ``model.safetensors`` (diffusers style).
 """
@@ -38,8 +38,8 @@ WEIGHT_OUTPUT_SCALE = 0.1
 
 
 @dataclass(frozen=True)
-class GeneratorConfig:
-    """Every size of a :class:`TriplaneGenerator`; lengths in world units.
+class TextToMeshConfig:
+    """Every size of a :class:`TextToMeshModel`; lengths in world units.
 
     Attributes:
         text_dim: token embedding size ``D`` of the text encoder.
@@ -85,30 +85,30 @@ class GeneratorConfig:
             raise ValueError(f"flexicubes_weight_scale must be in [0, 1), got {self.flexicubes_weight_scale}")
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> GeneratorConfig:
+    def from_dict(cls, values: dict[str, Any]) -> TextToMeshConfig:
         """Build from a mapping; unknown keys raise ``ValueError`` naming them and the accepted ones."""
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
-            raise ValueError(f"unknown GeneratorConfig keys {unknown}; accepted: {sorted(known)}")
+            raise ValueError(f"unknown TextToMeshConfig keys {unknown}; accepted: {sorted(known)}")
         return cls(**values)
 
 
-class TriplaneGenerator(nn.Module):
-    """Front end (conditioning -> triplane ``[B, 3, C, R, R]``) + SDF, deformation and colour heads.
+class TextToMeshModel(nn.Module):
+    """Front end (conditioning -> triplane ``[B, 3, C, R, R]``) + SDF, deformation and color heads.
 
-    Build with ``TriplaneGenerator(config)`` (a :class:`GeneratorConfig` or a mapping of its fields) and/or
-    plain keyword arguments overriding fields (``TriplaneGenerator(triplane_resolution=32)``, Hydra
+    Build with ``TextToMeshModel(config)`` (a :class:`TextToMeshConfig` or a mapping of its fields) and/or
+    plain keyword arguments overriding fields (``TextToMeshModel(triplane_resolution=32)``, Hydra
     ``_target_``).
     """
 
-    def __init__(self, config: GeneratorConfig | Mapping[str, Any] | None = None, **overrides: Any) -> None:
+    def __init__(self, config: TextToMeshConfig | Mapping[str, Any] | None = None, **overrides: Any) -> None:
         super().__init__()
-        if isinstance(config, GeneratorConfig):
+        if isinstance(config, TextToMeshConfig):
             base = dataclasses.asdict(config)
         else:  # a plain or Hydra/OmegaConf mapping, or nothing
             base = dict(config or {})
-        self.config = GeneratorConfig.from_dict({**base, **overrides})
+        self.config = TextToMeshConfig.from_dict({**base, **overrides})
         cfg = self.config
         self.front_end: nn.Module = TextToTriplane(
             text_dim=cfg.text_dim,
@@ -165,7 +165,7 @@ class TriplaneGenerator(nn.Module):
         """Raw FlexiCubes weights ``[B, N, 21]`` (beta 0:12, alpha 12:20, gamma 20) of N cubes with corner points
         ``corners [B, N, 8, 3]`` (FlexiCubes' corner order), from the corners' triplane features."""
         if self.weight_head is None:
-            raise RuntimeError(f"this generator has no FlexiCubes weight head (extractor={self.config.extractor!r})")
+            raise RuntimeError(f"this model has no FlexiCubes weight head (extractor={self.config.extractor!r})")
         if corners.dim() != 4 or corners.shape[2:] != (8, 3):
             raise ValueError(f"corners must be [B, N, 8, 3], got {list(corners.shape)}")
         batch, cubes = corners.shape[:2]
@@ -236,14 +236,14 @@ class TriplaneGenerator(nn.Module):
     @classmethod
     def from_pretrained(
         cls, directory: str | os.PathLike[str], device: str | torch.device = "cpu"
-    ) -> TriplaneGenerator:
-        """Load a generator written by :meth:`save_pretrained` (strict: every weight must match the config).
+    ) -> TextToMeshModel:
+        """Load a model written by :meth:`save_pretrained` (strict: every weight must match the config).
 
         Raises:
             FileNotFoundError: ``directory`` or one of its two files is missing.
-            ValueError: the config is not valid JSON for a :class:`TriplaneGenerator`, the weights file is
+            ValueError: the config is not valid JSON for a :class:`TextToMeshModel`, the weights file is
                 corrupt, or the weights do not match the config.
         """
-        model = cls(GeneratorConfig.from_dict(read_pretrained_config(directory, cls.__name__, "generator")))
+        model = cls(TextToMeshConfig.from_dict(read_pretrained_config(directory, cls.__name__, "text-to-mesh model")))
         load_pretrained_weights(model, directory, device)
         return model.to(device)

@@ -1,4 +1,4 @@
-"""TriplaneGenerator: shapes, sphere start, finite-difference gradients, training signal, save/load."""
+"""TextToMeshModel: shapes, sphere start, finite-difference gradients, training signal, save/load."""
 
 import json
 from pathlib import Path
@@ -6,10 +6,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from atom.model.generator import GeneratorConfig, TriplaneGenerator
+from atom.model.text_to_mesh_model import TextToMeshConfig, TextToMeshModel
 from atom.render.field import FieldSamples
 
-TINY = GeneratorConfig(
+TINY = TextToMeshConfig(
     text_dim=16,
     query_resolution=4,
     hidden_dim=32,
@@ -26,7 +26,7 @@ def inputs(batch: int = 2, length: int = 5) -> tuple[torch.Tensor, torch.Tensor]
     return torch.randn(batch, length, TINY.text_dim), torch.ones(batch, length, dtype=torch.bool)
 
 
-def perturb_zero_init_layers(model: TriplaneGenerator, std: float = 0.3) -> None:
+def perturb_zero_init_layers(model: TextToMeshModel, std: float = 0.3) -> None:
     with torch.no_grad():
         for head in (model.sdf_head, model.deformation_head):
             head.net[-1].weight.normal_(std=std)
@@ -34,11 +34,11 @@ def perturb_zero_init_layers(model: TriplaneGenerator, std: float = 0.3) -> None
 
 
 @pytest.fixture
-def model() -> TriplaneGenerator:
-    return TriplaneGenerator(TINY)
+def model() -> TextToMeshModel:
+    return TextToMeshModel(TINY)
 
 
-def test_shapes(model: TriplaneGenerator) -> None:
+def test_shapes(model: TextToMeshModel) -> None:
     triplane = model(*inputs())
     assert triplane.shape == (2, 3, 8, 16, 16)
     points = torch.rand(2, 30, 3) * 2 - 1
@@ -60,24 +60,24 @@ def test_shapes(model: TriplaneGenerator) -> None:
 
 
 def test_keyword_construction_and_errors() -> None:
-    model = TriplaneGenerator(triplane_resolution=32, triplane_channels=4)
-    assert model.config == GeneratorConfig(triplane_resolution=32, triplane_channels=4)
-    assert TriplaneGenerator(TINY, head_layers=1).config.head_layers == 1
-    assert TriplaneGenerator({"head_layers": 1}, bound=0.5).config == GeneratorConfig(
+    model = TextToMeshModel(triplane_resolution=32, triplane_channels=4)
+    assert model.config == TextToMeshConfig(triplane_resolution=32, triplane_channels=4)
+    assert TextToMeshModel(TINY, head_layers=1).config.head_layers == 1
+    assert TextToMeshModel({"head_layers": 1}, bound=0.5).config == TextToMeshConfig(
         head_layers=1, bound=0.5
     )
-    with pytest.raises(ValueError, match=r"unknown GeneratorConfig keys \['colour_layers'\]"):
-        TriplaneGenerator(colour_layers=2)
+    with pytest.raises(ValueError, match=r"unknown TextToMeshConfig keys \['color_layers'\]"):
+        TextToMeshModel(color_layers=2)
     with pytest.raises(ValueError, match="normal_eps"):
-        GeneratorConfig(normal_eps=0.0)
+        TextToMeshConfig(normal_eps=0.0)
 
 
-def test_wrong_triplane_channels(model: TriplaneGenerator) -> None:
+def test_wrong_triplane_channels(model: TextToMeshModel) -> None:
     with pytest.raises(ValueError, match="triplane_channels=8"):
         model.sdf(torch.zeros(1, 3, 5, 16, 16), torch.zeros(1, 4, 3))
 
 
-def test_field_is_the_sphere_at_init(model: TriplaneGenerator) -> None:
+def test_field_is_the_sphere_at_init(model: TextToMeshModel) -> None:
     triplane = model(*inputs())
     points = torch.rand(2, 500, 3) * 2 - 1
     torch.testing.assert_close(model.sdf(triplane, points), points.norm(dim=-1) - 0.5, rtol=0, atol=1e-6)
@@ -98,7 +98,7 @@ def points_off_texel_centres(res: int, count: int) -> torch.Tensor:
 
 
 def test_finite_difference_gradient_matches_autograd() -> None:
-    model = TriplaneGenerator(TINY, normal_eps=1e-4).double()
+    model = TextToMeshModel(TINY, normal_eps=1e-4).double()
     perturb_zero_init_layers(model)
     tokens, mask = inputs(batch=1)
     triplane = model(tokens.double(), mask).detach()
@@ -112,7 +112,7 @@ def test_finite_difference_gradient_matches_autograd() -> None:
     assert (autograd - radial).abs().max() > 0.1
 
 
-def test_every_parameter_gets_a_finite_nonzero_gradient(model: TriplaneGenerator) -> None:
+def test_every_parameter_gets_a_finite_nonzero_gradient(model: TextToMeshModel) -> None:
     perturb_zero_init_layers(model)
     triplane = model(*inputs())
     points = torch.rand(2, 64, 3) * 2 - 1
@@ -127,7 +127,7 @@ def test_every_parameter_gets_a_finite_nonzero_gradient(model: TriplaneGenerator
         assert parameter.grad.abs().sum() > 0, name
 
 
-def test_eikonal_alone_trains_the_network_through_the_gradient(model: TriplaneGenerator) -> None:
+def test_eikonal_alone_trains_the_network_through_the_gradient(model: TextToMeshModel) -> None:
     perturb_zero_init_layers(model)
     _, gradient = model.sdf_and_gradient(model(*inputs()), torch.rand(2, 64, 3) * 2 - 1)
     (gradient.norm(dim=-1) - 1).square().mean().backward()
@@ -135,7 +135,7 @@ def test_eikonal_alone_trains_the_network_through_the_gradient(model: TriplaneGe
     assert model.sdf_head.net[0].weight.grad.abs().sum() > 0
 
 
-def test_parameter_groups_partition_the_parameters(model: TriplaneGenerator) -> None:
+def test_parameter_groups_partition_the_parameters(model: TextToMeshModel) -> None:
     groups = model.parameter_groups()
     assert set(groups) == {"front_end", "sdf", "deformation", "color"}
     ids = [id(p) for params in groups.values() for p in params]
@@ -145,11 +145,11 @@ def test_parameter_groups_partition_the_parameters(model: TriplaneGenerator) -> 
     assert {id(p) for p in groups["deformation"]} == {id(p) for p in model.deformation_head.parameters()}
 
 
-def test_save_and_load_round_trip(model: TriplaneGenerator, tmp_path: Path) -> None:
+def test_save_and_load_round_trip(model: TextToMeshModel, tmp_path: Path) -> None:
     perturb_zero_init_layers(model)
     model.save_pretrained(tmp_path / "gen")
     assert json.loads((tmp_path / "gen" / "config.json").read_text())["triplane_channels"] == 8
-    loaded = TriplaneGenerator.from_pretrained(tmp_path / "gen")
+    loaded = TextToMeshModel.from_pretrained(tmp_path / "gen")
     assert loaded.config == model.config
     tokens, mask = inputs()
     points = torch.rand(2, 20, 3) * 2 - 1
@@ -162,49 +162,63 @@ def test_save_and_load_round_trip(model: TriplaneGenerator, tmp_path: Path) -> N
 
 def test_loading_missing_files(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="nowhere"):
-        TriplaneGenerator.from_pretrained(tmp_path / "nowhere")
-    TriplaneGenerator(TINY).save_pretrained(tmp_path)
+        TextToMeshModel.from_pretrained(tmp_path / "nowhere")
+    TextToMeshModel(TINY).save_pretrained(tmp_path)
     (tmp_path / "model.safetensors").unlink()
     with pytest.raises(FileNotFoundError, match="model.safetensors"):
-        TriplaneGenerator.from_pretrained(tmp_path)
+        TextToMeshModel.from_pretrained(tmp_path)
 
 
 @pytest.mark.parametrize("corruption", ["garbage", "truncated"])
 def test_loading_corrupt_weights(tmp_path: Path, corruption: str) -> None:
-    TriplaneGenerator(TINY).save_pretrained(tmp_path)
+    TextToMeshModel(TINY).save_pretrained(tmp_path)
     weights = tmp_path / "model.safetensors"
     data = weights.read_bytes()
     weights.write_bytes(b"not a safetensors file" if corruption == "garbage" else data[: len(data) // 2])
     with pytest.raises(ValueError, match="corrupt"):
-        TriplaneGenerator.from_pretrained(tmp_path)
+        TextToMeshModel.from_pretrained(tmp_path)
 
 
 def test_loading_weights_that_do_not_match_config(tmp_path: Path) -> None:
-    TriplaneGenerator(TINY).save_pretrained(tmp_path)
+    TextToMeshModel(TINY).save_pretrained(tmp_path)
     config = json.loads((tmp_path / "config.json").read_text())
     (tmp_path / "config.json").write_text(json.dumps({**config, "head_hidden": 16}))
     with pytest.raises(ValueError, match="do not match config"):
-        TriplaneGenerator.from_pretrained(tmp_path)
+        TextToMeshModel.from_pretrained(tmp_path)
     (tmp_path / "config.json").write_text(json.dumps({**config, "_class_name": "UNet"}))
     with pytest.raises(ValueError, match="'UNet'"):
-        TriplaneGenerator.from_pretrained(tmp_path)
+        TextToMeshModel.from_pretrained(tmp_path)
     (tmp_path / "config.json").write_text("{broken")
     with pytest.raises(ValueError, match="not valid JSON"):
-        TriplaneGenerator.from_pretrained(tmp_path)
+        TextToMeshModel.from_pretrained(tmp_path)
 
 
 def test_the_flexicubes_weight_head_leaves_the_rest_and_the_global_rng_unchanged():
     """Same seed, either extractor: the shared parameters are equal and the global RNG continues identically
     (training's noise draws), so same-seed runs differ only where FlexiCubes acts."""
     torch.manual_seed(3)
-    dmtet = TriplaneGenerator(TINY)
+    dmtet = TextToMeshModel(TINY)
     after_dmtet = torch.rand(4)
     torch.manual_seed(3)
-    flexi = TriplaneGenerator(TINY, extractor="flexicubes")
+    flexi = TextToMeshModel(TINY, extractor="flexicubes")
     assert torch.equal(torch.rand(4), after_dmtet)
     shared = dmtet.state_dict()
     assert set(flexi.state_dict()) - set(shared) == {k for k in flexi.state_dict() if k.startswith("weight_head.")}
     assert all(torch.equal(value, flexi.state_dict()[key]) for key, value in shared.items())
     assert "flexicubes_weights" in flexi.parameter_groups() and "flexicubes_weights" not in dmtet.parameter_groups()
     with pytest.raises(ValueError, match="unknown extractor 'mc'; accepted: dmtet, flexicubes"):
-        TriplaneGenerator(TINY, extractor="mc")
+        TextToMeshModel(TINY, extractor="mc")
+
+
+def test_a_model_saved_under_its_old_class_name_still_loads(model: TextToMeshModel, tmp_path: Path) -> None:
+    """Checkpoints written before the rename say ``"_class_name": "TextToMeshModel"``; another class is refused."""
+    model.save_pretrained(tmp_path)
+    config_file = tmp_path / "config.json"
+    config = json.loads(config_file.read_text())
+    config_file.write_text(json.dumps({**config, "_class_name": "TextToMeshModel"}))
+    loaded = TextToMeshModel.from_pretrained(tmp_path)
+    pairs = zip(model.state_dict().values(), loaded.state_dict().values(), strict=True)
+    assert all(torch.equal(a, b) for a, b in pairs)
+    config_file.write_text(json.dumps({**config, "_class_name": "ReconstructionModel"}))
+    with pytest.raises(ValueError, match="describes a 'ReconstructionModel'"):
+        TextToMeshModel.from_pretrained(tmp_path)
