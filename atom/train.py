@@ -1,9 +1,9 @@
-"""``python -m atom.train`` / ``atom-train``: Hydra entry point of the two-stage amortized trainer.
+"""``python -m atom.train`` / ``atom-train``: Hydra entry point of training.
 
 Thin by design: it resolves the config (``conf/`` merged into ``atom.config.TrainConfig``, then a typed
-``TrainConfig`` instance), picks the run directory and hands both to the ``build_trainer`` of the chosen
-system (``system=atom``: ``atom.training.atom_system``, AToM's SDS system; ``system=crm``:
-``atom.training.crm_system``, CRM's reconstruction system), each a system in the generic ``Trainer``.
+``TrainConfig`` instance), picks the run directory and hands both to ``atom.training.build.build_trainer``,
+which runs the chosen system (``system=atom``: AToM's SDS system, ``atom.training.atom_system``;
+``system=crm``: CRM's reconstruction system, ``atom.training.crm_system``) in the generic ``Trainer``.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from atom.config import CONF_DIR, SystemKind, register_configs
+from atom.config import CONF_DIR, register_configs
+from atom.training.build import build_trainer
 
 register_configs()
 logger = logging.getLogger("atom.train")
@@ -25,11 +26,6 @@ logger = logging.getLogger("atom.train")
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="train")
 def main(cfg: DictConfig) -> dict:
-    if SystemKind(cfg.system) is SystemKind.crm:
-        from atom.training.crm_system import build_trainer
-    else:
-        from atom.training.atom_system import build_trainer
-
     run_dir = Path(cfg.run_dir) if cfg.run_dir else Path(HydraConfig.get().runtime.output_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     if int(os.environ.get("RANK", "0")) == 0:

@@ -20,7 +20,7 @@ from omegaconf import OmegaConf
 from timing import machine_header, median_times
 
 from atom.config import CONF_DIR, register_configs
-from atom.training.atom_system import build_trainer
+from atom.training.build import build_trainer
 
 
 def peak_memory_mib(device: torch.device) -> float:

@@ -16,7 +16,7 @@ What is built (no weights are downloaded: everything is randomly initialised):
   so the encoder never runs inside what is timed here.
 
 What is measured: median seconds per training step of each stage (``Trainer.train_step`` of the generic
-trainer running ``AToMSystem``, as ``atom.training.atom_system.build_trainer`` builds it: generator, render,
+trainer running ``AToMSystem``, as ``atom.training.build.build_trainer`` builds it: generator, render,
 SDS, backward, optimizer; one warm-up step first), peak GPU memory per stage (``max_memory_allocated``,
 reset before each stage), inference latency per prompt at grid 128 with cached text over 20 prompts (text
 embeddings already on the GPU -> triplane -> DMTet mesh with vertex colors, batch 1, synchronised), and
@@ -152,7 +152,7 @@ def compose_config(run_dir: Path, tiny_if: Path, smoke: bool, extra: list[str]):
 
 def build_trainer(run_dir: Path, tiny_if: Path, smoke: bool, extra: list[str]):
     """The generic ``Trainer`` running an ``AToMSystem`` for DF415 (or the smoke sizes), built by
-    ``atom.training.atom_system.build_trainer``, whose text encoder and guidance UNet are the stand-ins.
+    ``atom.training.build.build_trainer``, whose text encoder and guidance UNet are the stand-ins.
 
     The two builders the system calls are replaced while it is constructed: text -> ``random_text_encoder``,
     guidance -> the real builder on the tiny IF folder, then its UNet swapped for the configured full-size one.
@@ -162,6 +162,7 @@ def build_trainer(run_dir: Path, tiny_if: Path, smoke: bool, extra: list[str]):
 
     from atom.build import build_guidance
     from atom.training import atom_system
+    from atom.training.build import build_trainer
 
     width = SMOKE_WIDTH if smoke else T5_XXL_WIDTH
 
@@ -176,7 +177,7 @@ def build_trainer(run_dir: Path, tiny_if: Path, smoke: bool, extra: list[str]):
     cfg = OmegaConf.to_object(compose_config(run_dir, tiny_if, smoke, extra))
     with mock.patch.object(atom_system, "build_text_encoder", lambda *_: random_text_encoder(width)), \
             mock.patch.object(atom_system, "build_guidance", guidance):
-        return atom_system.build_trainer(cfg, run_dir)
+        return build_trainer(cfg, run_dir)
 
 
 def peak_memory(device: torch.device) -> float | None:

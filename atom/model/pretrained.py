@@ -1,7 +1,10 @@
 """``save_pretrained`` / ``from_pretrained`` for the model's networks (diffusers style).
 
 A pretrained folder holds ``config.json`` (the config dataclass's fields plus ``_class_name``) and
-``model.safetensors`` (the full state dict). Loading is strict: every weight must match the config.
+``model.safetensors`` (the full state dict). Loading is strict: every weight must match the config, and a
+folder with a checksum manifest (every training checkpoint) is verified against it first.
+``PretrainedModel`` gives a network whose config dataclass fully describes it both methods (as diffusers'
+``ModelMixin`` + ``ConfigMixin`` do).
 """
 
 from __future__ import annotations
@@ -10,12 +13,14 @@ import dataclasses
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
+
+from atom.model.checkpoints import verify_checkpoint
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
@@ -85,3 +90,39 @@ def load_pretrained_weights(
         raise ValueError(
             f"weights {weights_path} do not match config {path / CONFIG_NAME}: {error}"
         ) from error
+
+
+class PretrainedModel(nn.Module):
+    """A network built from one config dataclass (``self.config``), saved and loaded as a pretrained folder.
+
+    Subclasses set ``config_class`` (a dataclass with ``from_dict``) and ``description`` (named in errors).
+    """
+
+    config_class: ClassVar[type]
+    description: ClassVar[str]
+    config: Any
+
+    def num_parameters(self) -> int:
+        """Number of scalar parameters."""
+        return sum(p.numel() for p in self.parameters())
+
+    def save_pretrained(self, directory: str | os.PathLike[str]) -> Path:
+        """Write ``config.json`` and ``model.safetensors`` into ``directory`` (created); returns it."""
+        return save_pretrained(self, self.config, directory)
+
+    @classmethod
+    def from_pretrained(cls, directory: str | os.PathLike[str], device: str | torch.device = "cpu"):
+        """Load a model written by :meth:`save_pretrained`, strictly, in eval mode on ``device``.
+
+        Raises:
+            FileNotFoundError: ``directory`` or one of its two files is missing.
+            ValueError: the config is invalid or describes another class, the weights file is corrupt, or the
+                weights do not match the config.
+            CorruptCheckpointError: a file differs from the directory's manifest (when it has one).
+        """
+        values = read_pretrained_config(directory, cls.__name__, cls.description)
+        verify_checkpoint(directory)
+        with torch.device("meta"):  # every tensor comes from the file: skip the random initialisation
+            model = cls(cls.config_class.from_dict(values))
+        load_pretrained_weights(model, directory, device, assign=True)
+        return model.to(device).eval()

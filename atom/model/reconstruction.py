@@ -29,10 +29,8 @@ UNet parameters, 256-px tiles, grid 80; ``"toy"``: small enough to train on a CP
 from __future__ import annotations
 
 import dataclasses
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Protocol
 
 import torch
@@ -40,9 +38,8 @@ from diffusers import DDIMScheduler, UNet2DModel
 from torch import Tensor, nn
 
 from atom.geometry.mesh import Mesh
-from atom.model.checkpoints import verify_checkpoint
 from atom.model.heads import ColorHead, FlexiCubesWeightHead, SDFDeformationHead
-from atom.model.pretrained import load_pretrained_weights, read_pretrained_config, save_pretrained
+from atom.model.pretrained import PretrainedModel
 from atom.model.triplane import CRM_PLANE_AXES, check_triplane, sample_triplane
 
 INPUT_CHANNELS = 12
@@ -224,12 +221,15 @@ def _slices(total: int, size: int) -> list[slice]:
     return [slice(start, min(start + size, total)) for start in range(0, total, size)]
 
 
-class ReconstructionModel(nn.Module):
+class ReconstructionModel(PretrainedModel):
     """CRM's reconstruction network on atom's heads (see the module docstring).
 
     Build with ``ReconstructionModel(config)`` (a :class:`ReconstructionConfig`, a mapping of its fields, or
     a preset name) and/or keyword overrides of its fields.
     """
+
+    config_class = ReconstructionConfig
+    description = "reconstruction model"
 
     def __init__(
         self, config: ReconstructionConfig | Mapping[str, Any] | str | None = None, **overrides: Any
@@ -391,29 +391,3 @@ class ReconstructionModel(nn.Module):
             "color": list(self.color_head.parameters()),
             "flexicubes_weights": list(self.weight_head.parameters()),
         }
-
-    def num_parameters(self) -> int:
-        """Number of scalar parameters."""
-        return sum(p.numel() for p in self.parameters())
-
-    def save_pretrained(self, directory: str | os.PathLike[str]) -> Path:
-        """Write ``config.json`` and ``model.safetensors`` into ``directory`` (created); returns it."""
-        return save_pretrained(self, self.config, directory)
-
-    @classmethod
-    def from_pretrained(
-        cls, directory: str | os.PathLike[str], device: str | torch.device = "cpu"
-    ) -> ReconstructionModel:
-        """Load a model written by :meth:`save_pretrained` (or :mod:`atom.convert_crm`), strictly, in eval mode.
-
-        Raises:
-            FileNotFoundError: ``directory`` or one of its two files is missing.
-            ValueError: the config is invalid, the weights file corrupt, or the weights do not match the config.
-            CorruptCheckpointError: a file differs from the directory's manifest (when it has one).
-        """
-        values = read_pretrained_config(directory, cls.__name__, "reconstruction model")
-        verify_checkpoint(directory)
-        with torch.device("meta"):  # every tensor comes from the file: skip the random initialisation
-            model = cls(ReconstructionConfig.from_dict(values))
-        load_pretrained_weights(model, directory, device, assign=True)
-        return model.to(device).eval()

@@ -13,10 +13,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -24,11 +22,7 @@ from torch import Tensor, nn
 
 from atom.geometry.extractors import EXTRACTOR_KINDS
 from atom.model.heads import ColorHead, DeformationHead, FlexiCubesWeightHead, SDFHead
-from atom.model.pretrained import (
-    load_pretrained_weights,
-    read_pretrained_config,
-    save_pretrained,
-)
+from atom.model.pretrained import PretrainedModel
 from atom.model.text_to_triplane import TextToTriplane
 from atom.model.triplane import check_triplane, sample_triplane
 from atom.render.field import FieldSamples
@@ -94,13 +88,16 @@ class TextToMeshConfig:
         return cls(**values)
 
 
-class TextToMeshModel(nn.Module):
+class TextToMeshModel(PretrainedModel):
     """Front end (conditioning -> triplane ``[B, 3, C, R, R]``) + SDF, deformation and color heads.
 
     Build with ``TextToMeshModel(config)`` (a :class:`TextToMeshConfig` or a mapping of its fields) and/or
     plain keyword arguments overriding fields (``TextToMeshModel(triplane_resolution=32)``, Hydra
     ``_target_``).
     """
+
+    config_class = TextToMeshConfig
+    description = "text-to-mesh model"
 
     def __init__(self, config: TextToMeshConfig | Mapping[str, Any] | None = None, **overrides: Any) -> None:
         super().__init__()
@@ -224,26 +221,3 @@ class TextToMeshModel(nn.Module):
         if self.weight_head is not None:
             groups["flexicubes_weights"] = list(self.weight_head.parameters())
         return groups
-
-    def num_parameters(self) -> int:
-        """Number of scalar parameters."""
-        return sum(p.numel() for p in self.parameters())
-
-    def save_pretrained(self, directory: str | os.PathLike[str]) -> Path:
-        """Write ``config.json`` and ``model.safetensors`` into ``directory`` (created); returns it."""
-        return save_pretrained(self, self.config, directory)
-
-    @classmethod
-    def from_pretrained(
-        cls, directory: str | os.PathLike[str], device: str | torch.device = "cpu"
-    ) -> TextToMeshModel:
-        """Load a model written by :meth:`save_pretrained` (strict: every weight must match the config).
-
-        Raises:
-            FileNotFoundError: ``directory`` or one of its two files is missing.
-            ValueError: the config is not valid JSON for a :class:`TextToMeshModel`, the weights file is
-                corrupt, or the weights do not match the config.
-        """
-        model = cls(TextToMeshConfig.from_dict(read_pretrained_config(directory, cls.__name__, "text-to-mesh model")))
-        load_pretrained_weights(model, directory, device)
-        return model.to(device)

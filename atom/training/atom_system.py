@@ -26,12 +26,11 @@ import json
 import logging
 from dataclasses import dataclass
 from enum import Enum
-from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 
-from atom.build import build_guidance, build_model, build_prompt_set, build_text_encoder, resolve_device
+from atom.build import build_guidance, build_model, build_prompt_set, build_text_encoder
 from atom.config import TextConfig, TrainConfig
 from atom.geometry import Mesh, mesh_extractor
 from atom.model import TextToMeshModel, extraction_grid, triplanes_to_meshes
@@ -51,7 +50,6 @@ from atom.training.atom_callbacks import MeshExportCallback, RenderGridCallback,
 from atom.training.callbacks import Callback
 from atom.training.stages import StageOutput, Views, render_stage1, render_stage2
 from atom.training.system import StepOutput, TrainingSystem
-from atom.training.trainer import Trainer
 
 logger = logging.getLogger(__name__)
 
@@ -268,15 +266,3 @@ class AToMSystem(TrainingSystem):
                                           backend=self.backend)
         self.model.train()
         return meshes
-
-
-def build_trainer(cfg: TrainConfig, run_dir: str | Path) -> Trainer:
-    """The trainer of an AToM run from its typed config (``OmegaConf.to_object`` of ``TrainConfig``)."""
-    if not isinstance(cfg, TrainConfig):
-        raise TypeError(f"build_trainer needs a TrainConfig instance (OmegaConf.to_object(cfg)), got "
-                        f"{type(cfg).__name__}")
-    device = resolve_device(cfg.trainer.device)
-    ctx = dist_utils.init_distributed(device)
-    torch.manual_seed(cfg.seed)
-    system = AToMSystem(cfg, device, ctx)
-    return Trainer(system, run_dir, cfg.trainer, cfg.optim, cfg.logger, cfg, cfg.seed, device, ctx)

@@ -32,7 +32,6 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from atom.build import resolve_device
 from atom.config import CRMTrainConfig, TrainConfig
 from atom.evaluation.reconstruction import (
     evaluate_reconstruction,
@@ -55,10 +54,8 @@ from atom.toyworld.crm_data import (
     render_unet_inputs,
     sample_training_object,
 )
-from atom.training import distributed as dist_utils
 from atom.training.callbacks import Callback, CallbackContext
 from atom.training.system import StepOutput, TrainingSystem
-from atom.training.trainer import Trainer
 
 logger = logging.getLogger(__name__)
 
@@ -251,15 +248,3 @@ class HeldOutEvaluationCallback(Callback):
         context.logger.log_scalars(summary_scalars(results), context.step)
         return {"metrics": str(path), "tori_with_hole": results["tori_with_hole"],
                 "metrics_table": format_reconstruction_table(results, per_object=True)}
-
-
-def build_trainer(cfg: TrainConfig, run_dir: str | Path) -> Trainer:
-    """The trainer of a CRM reconstruction run from its typed config (``system=crm``)."""
-    if not isinstance(cfg, TrainConfig):
-        raise TypeError(f"build_trainer needs a TrainConfig instance (OmegaConf.to_object(cfg)), got "
-                        f"{type(cfg).__name__}")
-    device = resolve_device(cfg.trainer.device)
-    ctx = dist_utils.init_distributed(device)
-    torch.manual_seed(cfg.seed)
-    system = CRMSystem(cfg, device)
-    return Trainer(system, run_dir, cfg.trainer, cfg.optim, cfg.logger, cfg, cfg.seed, device, ctx)

@@ -9,7 +9,7 @@ from omegaconf import OmegaConf
 
 from atom.config import CONF_DIR, register_configs
 from atom.model import list_checkpoints
-from atom.training.atom_system import build_trainer
+from atom.training.build import build_trainer
 
 
 def test_toy64_trains_both_stages_with_the_bundled_prior(tmp_path):

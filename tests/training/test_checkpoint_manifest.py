@@ -21,7 +21,7 @@ from atom.model import CheckpointError, CorruptCheckpointError, list_checkpoints
 from atom.pipelines import TextToMeshPipeline
 from atom.testing.tiny_training import compose_tiny
 from atom.training import checkpoint as checkpoint_module
-from atom.training.atom_system import build_trainer
+from atom.training.build import build_trainer
 
 STEPS = ["trainer.max_steps=4", "stage1.steps=2", "trainer.checkpoint_every=2"]
 TRAINER_LOG = "atom.training.trainer"

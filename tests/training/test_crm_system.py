@@ -13,7 +13,8 @@ from safetensors.torch import load_file
 from atom.config import CONF_DIR, SystemKind, TrainConfig, register_configs
 from atom.evaluation.reconstruction import evaluate_reconstruction, format_reconstruction_table
 from atom.toyworld.crm_data import RenderedViews, held_out_objects
-from atom.training.crm_system import CRMSystem, build_trainer, reconstruction_losses
+from atom.training.build import build_trainer
+from atom.training.crm_system import CRMSystem, reconstruction_losses
 
 register_configs()
 

@@ -17,7 +17,7 @@ from atom.model import resolve_checkpoint
 from atom.model.mesh_extraction import FLEXICUBES_LOSSES
 from atom.pipelines import TextToMeshPipeline
 from atom.testing.tiny_training import compose_tiny
-from atom.training.atom_system import build_trainer
+from atom.training.build import build_trainer
 
 #: distinct weights of FlexiCubes' regularisers, so the test can tell which joined the loss and how
 LOSS_WEIGHTS = {"deviation": 0.3, "sign": 0.07, "weight_l1": 0.02}

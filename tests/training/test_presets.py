@@ -13,7 +13,7 @@ from omegaconf import OmegaConf
 from atom.build import build_guidance, build_model, build_text_encoder
 from atom.config import CONF_DIR, register_configs
 from atom.testing.tiny_diffusion import build_tiny_if, build_tiny_sd
-from atom.training.atom_system import build_trainer
+from atom.training.build import build_trainer
 
 TINY_MODEL = ["model.query_resolution=4", "model.hidden_dim=16", "model.num_blocks=1", "model.num_heads=2",
               "model.triplane_resolution=8", "model.triplane_channels=4", "model.head_hidden=16"]

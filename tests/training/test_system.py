@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from atom.training import atom_system
-from atom.training.atom_system import AToMSystem, build_trainer
+from atom.training.atom_system import AToMSystem
+from atom.training.build import build_trainer
 
 
 def test_cached_prompts_need_no_text_encoder(tiny_config, tmp_path, monkeypatch):

@@ -15,7 +15,7 @@ from safetensors.torch import load_file
 
 from atom.model import CheckpointError, list_checkpoints
 from atom.training import checkpoint as checkpoint_module
-from atom.training.atom_system import build_trainer as Trainer
+from atom.training.build import build_trainer as Trainer
 
 
 def _weights(path: Path) -> dict[str, torch.Tensor]:
