@@ -39,7 +39,7 @@ def save_pretrained(model: nn.Module, config: Any, directory: str | os.PathLike[
 
 
 #: class names written by earlier versions of atom, read as today's: old name -> new name
-RENAMED_CLASSES = {"TextToMeshModel": "TextToMeshModel"}
+RENAMED_CLASSES = {"TriplaneGenerator": "TextToMeshModel"}
 
 
 def read_pretrained_config(directory: str | os.PathLike[str], class_name: str, what: str) -> dict[str, Any]:

@@ -211,11 +211,11 @@ def test_the_flexicubes_weight_head_leaves_the_rest_and_the_global_rng_unchanged
 
 
 def test_a_model_saved_under_its_old_class_name_still_loads(model: TextToMeshModel, tmp_path: Path) -> None:
-    """Checkpoints written before the rename say ``"_class_name": "TextToMeshModel"``; another class is refused."""
+    """Checkpoints written before the rename say ``"_class_name": "TriplaneGenerator"``; another class is refused."""
     model.save_pretrained(tmp_path)
     config_file = tmp_path / "config.json"
     config = json.loads(config_file.read_text())
-    config_file.write_text(json.dumps({**config, "_class_name": "TextToMeshModel"}))
+    config_file.write_text(json.dumps({**config, "_class_name": "TriplaneGenerator"}))
     loaded = TextToMeshModel.from_pretrained(tmp_path)
     pairs = zip(model.state_dict().values(), loaded.state_dict().values(), strict=True)
     assert all(torch.equal(a, b) for a, b in pairs)
