@@ -280,7 +280,7 @@ class Stage2Config:
 
     resolution: int = 64
     grid_resolution: int = 32
-    geometry: MeshExtractorKind = MeshExtractorKind.dmtet
+    geometry: MeshExtractorKind = MeshExtractorKind.flexicubes  # measured better on toy64 (bench/RESULTS.md)
     normal_consistency_weight: float = 0.1
     laplacian_weight: float = 0.1
     # an empty mesh's SDF is pulled towards the initial sphere (mean squared difference on the grid)

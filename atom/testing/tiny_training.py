@@ -25,7 +25,7 @@ TINY_OVERRIDES = [
     "model.num_heads=2", "model.triplane_resolution=8", "model.triplane_channels=4", "model.head_hidden=16",
     "model.head_layers=1",
     "render.views_per_prompt=1", "stage1.resolution=12", "stage1.num_samples=8", "stage1.num_importance=4",
-    "stage2.resolution=24", "stage2.grid_resolution=8",
+    "stage2.resolution=24", "stage2.grid_resolution=8", "stage2.geometry=dmtet",
     "trainer.prompts_per_step=2", "trainer.device=cpu", "trainer.log_every=1", "trainer.image_every=0",
     "trainer.checkpoint_every=100", "trainer.image_prompts=2", "trainer.export_grid_resolution=8",
     "trainer.progress=false", "optim.warmup_steps=1", "logger=jsonl",
