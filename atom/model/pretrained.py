@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -36,6 +37,16 @@ def save_pretrained(model: nn.Module, config: Any, directory: str | os.PathLike[
     values = {"_class_name": type(model).__name__, **dataclasses.asdict(config)}
     (path / CONFIG_NAME).write_text(json.dumps(values, indent=2) + "\n")
     return path
+
+
+def config_from_dict(config_class: type, values: Mapping[str, Any]) -> Any:
+    """``config_class(**values)`` for a config dataclass; unknown keys raise ``ValueError`` naming them and the
+    accepted ones (a config.json from other code fails with a readable message, not a ``TypeError``)."""
+    known = {f.name for f in dataclasses.fields(config_class)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ValueError(f"unknown {config_class.__name__} keys {unknown}; accepted: {sorted(known)}")
+    return config_class(**values)
 
 
 #: class names written by earlier versions of atom, read as today's: old name -> new name

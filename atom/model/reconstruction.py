@@ -39,7 +39,7 @@ from torch import Tensor, nn
 
 from atom.geometry.mesh import Mesh
 from atom.model.heads import ColorHead, FlexiCubesWeightHead, SDFDeformationHead
-from atom.model.pretrained import PretrainedModel
+from atom.model.pretrained import PretrainedModel, config_from_dict
 from atom.model.triplane import CRM_PLANE_AXES, check_triplane, sample_triplane
 
 INPUT_CHANNELS = 12
@@ -140,11 +140,7 @@ class ReconstructionConfig:
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> ReconstructionConfig:
         """Build from a mapping; unknown keys raise ``ValueError`` naming them and the accepted ones."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown ReconstructionConfig keys {unknown}; accepted: {sorted(known)}")
-        return cls(**values)
+        return config_from_dict(cls, values)
 
     @classmethod
     def preset(cls, name: str) -> ReconstructionConfig:

@@ -22,7 +22,7 @@ from torch import Tensor, nn
 
 from atom.geometry.extractors import EXTRACTOR_KINDS
 from atom.model.heads import ColorHead, DeformationHead, FlexiCubesWeightHead, SDFHead
-from atom.model.pretrained import PretrainedModel
+from atom.model.pretrained import PretrainedModel, config_from_dict
 from atom.model.text_to_triplane import TextToTriplane
 from atom.model.triplane import check_triplane, sample_triplane
 from atom.render.field import FieldSamples
@@ -81,11 +81,7 @@ class TextToMeshConfig:
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TextToMeshConfig:
         """Build from a mapping; unknown keys raise ``ValueError`` naming them and the accepted ones."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown TextToMeshConfig keys {unknown}; accepted: {sorted(known)}")
-        return cls(**values)
+        return config_from_dict(cls, values)
 
 
 class TextToMeshModel(PretrainedModel):
