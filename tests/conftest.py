@@ -19,8 +19,9 @@ def _seed():
 
 
 REPOSITORY = Path(__file__).resolve().parent.parent
-# written by Python and pytest themselves, not by the code under test
-_TOOL_DIRECTORIES = ("__pycache__/", ".pytest_cache/", ".ruff_cache/", ".egg-info/")
+# written by Python and pytest themselves, or by installed packages inside the environment (gradio writes
+# `hash_seed.txt` into its package folder on first import), not by the code under test
+_TOOL_DIRECTORIES = ("__pycache__/", ".pytest_cache/", ".ruff_cache/", ".egg-info/", ".venv/")
 
 
 def _repository_files() -> set[str] | None:
