@@ -413,6 +413,7 @@ class EvaluateConfig:
     metric: EvaluationMetric = EvaluationMetric.toy
     prompts: list[str] = field(default_factory=list)
     prompts_file: str | None = None  # one prompt per line, added after ``prompts``
+    paraphrases: bool = False  # toy: also score the held-out rewordings (atom.toyworld.paraphrases)
     grid_resolution: int = 64
     device: str = "auto"
     output: str | None = None  # default: <checkpoint>/evaluation.json (toy) or clip_r_precision.json (clip)

@@ -2,8 +2,9 @@
 
 ``metric=toy`` (default): generates a mesh for each prompt (all 64 Toy64 prompts by default), compares it with
 the analytic ground truth (Chamfer-L1, F-score@0.05, volume IoU, color error, 3D R-precision, azimuthal
-structure ratio, genus), prints a table and writes a JSON file. Prompts outside the toy vocabulary are
-generated and reported as having no ground truth.
+structure ratio, genus), prints a table and writes a JSON file. ``paraphrases=true`` adds the 64 held-out
+rewordings of the Toy64 prompts (``atom.toyworld.paraphrases``) as a split of their own. Prompts outside the
+toy vocabulary are generated and reported as having no ground truth.
 
 ``metric=clip clip.path=<CLIP folder or hub id>``: CLIP R@1, R@5 and mean CLIP similarity of 8-view turntable
 renders (``atom.evaluation.clip_r_precision``). Prompts: ``prompts=[...]`` and/or ``prompts_file=``, else the
@@ -34,6 +35,7 @@ from atom.prompts import PromptSet
 from atom.render import make_rasterizer
 from atom.toyworld.metrics import evaluate_to_file
 from atom.toyworld.metrics import format_table as format_toy_table
+from atom.toyworld.paraphrases import toy64_paraphrases
 from atom.toyworld.shapes import toy64, toy64_split
 
 register_configs()
@@ -102,11 +104,13 @@ def evaluate_clip(cfg: EvaluateConfig, checkpoint: Path) -> dict:
 def evaluate_toy(cfg: EvaluateConfig, checkpoint: Path) -> dict:
     objects = toy64()
     prompts = requested_prompts(cfg) or [obj.prompt for obj in objects]
+    paraphrases = toy64_paraphrases() if cfg.paraphrases else {}
+    prompts += [prompt for prompt in paraphrases if prompt not in prompts]
     _, test = toy64_split()
     unseen = {objects[i].prompt for i in test}
     output = Path(cfg.output) if cfg.output else checkpoint / "evaluation.json"
     meshes = generate_meshes(checkpoint, prompts, cfg.grid_resolution, cfg.device)
-    results = evaluate_to_file(prompts, meshes, output, unseen)
+    results = evaluate_to_file(prompts, meshes, output, unseen, paraphrases)
     print(format_toy_table(results), flush=True)
     print(f"\nwrote {output}", flush=True)
     return results

@@ -45,7 +45,7 @@ import functools
 import json
 import math
 import statistics
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -516,12 +516,14 @@ _METRICS = ("chamfer_l1", "f_score", "volume_iou", "color_error")
 _STRUCTURE = ("azimuthal_ratio", "genus", "components", "genus_match")
 _SPLITS = ("seen", "unseen")
 NO_GROUND_TRUTH = "no ground truth"
+PARAPHRASE = "paraphrase"
 
 
 def evaluate_meshes(
     prompts: Sequence[str],
     meshes: Sequence[Mesh],
     unseen: Collection[str] | None = None,
+    paraphrases: Mapping[str, ToyObject] | None = None,
     n_points: int = 10_000,
     threshold: float = 0.05,
     iou_resolution: int = 64,
@@ -532,13 +534,16 @@ def evaluate_meshes(
     """All metrics of predicted ``meshes`` (one per prompt) against the Toy64 ground truth.
 
     ``unseen``: prompts held out from training (default: the Toy64 test split, the diagonal);
-    every other in-vocabulary prompt counts as seen. Prompts outside the vocabulary get split
-    ``"no ground truth"`` and None metrics. Returns a JSON-ready dict::
+    every other in-vocabulary prompt counts as seen. ``paraphrases``: other wordings of Toy64 objects
+    (:func:`~atom.toyworld.paraphrases.toy64_paraphrases`), scored against their object in a split of their
+    own, ``"paraphrase"``. Prompts outside both get split ``"no ground truth"`` and None metrics. Returns a
+    JSON-ready dict::
 
         {"per_prompt": [{"prompt", "split", "empty", "chamfer_l1", "f_score", "volume_iou",
                          "color_error", "r1_shape", "r1_color", "r1_both",
                          "azimuthal_ratio", "genus", "components", "genus_match"}, ...],
-         "summary": {"seen": {...}, "unseen": {...}},   # count, empty, means of metrics and R@1
+         "summary": {"seen": {...}, "unseen": {...}},   # count, empty, means of metrics and R@1 (and
+                                                        # "paraphrase" when paraphrases are scored)
          "settings": {...}}
     """
     if len(prompts) != len(meshes):
@@ -547,7 +552,8 @@ def evaluate_meshes(
     if unseen is None:
         unseen = [objects[index].prompt for index in toy64_split()[1]]
     unseen_objects = {find_object(prompt) for prompt in unseen} - {None}
-    found = [find_object(prompt) for prompt in prompts]
+    paraphrases = dict(paraphrases or {})
+    found = [paraphrases.get(prompt) or find_object(prompt) for prompt in prompts]
     known = [index for index, obj in enumerate(found) if obj is not None]
     shape, color = toy64_distances([meshes[index] for index in known], rank_points, gt_resolution, seed)
     targets = [objects.index(found[index]) for index in known]
@@ -560,13 +566,15 @@ def evaluate_meshes(
             row.update({"split": NO_GROUND_TRUTH, **dict.fromkeys(_METRICS), **dict.fromkeys(_STRUCTURE)})
             row.update({f"r1_{mode}": None for mode in RANK_MODES})
         else:
-            row["split"] = "unseen" if obj in unseen_objects else "seen"
+            row["split"] = (PARAPHRASE if prompt in paraphrases else "unseen" if obj in unseen_objects
+                            else "seen")
             row.update(_mesh_metrics(mesh, obj, n_points, threshold, iou_resolution, gt_resolution, seed))
             row.update(_structure_metrics(mesh, obj, n_points, gt_resolution, seed))
             row.update({f"r1_{mode}": hits[mode][index] for mode in RANK_MODES})
         per_prompt.append(row)
 
-    summary = {split: _summarise([row for row in per_prompt if row["split"] == split]) for split in _SPLITS}
+    splits = (*_SPLITS, PARAPHRASE) if paraphrases else _SPLITS
+    summary = {split: _summarise([row for row in per_prompt if row["split"] == split]) for split in splits}
     settings = {
         "n_points": n_points,
         "threshold": threshold,
@@ -678,9 +686,11 @@ def format_table(results: dict, per_prompt: bool = False) -> str:
 
 
 def evaluate_to_file(prompts: Sequence[str], meshes: Sequence[Mesh], path: Path,
-                     unseen: Collection[str] | None = None) -> dict:
+                     unseen: Collection[str] | None = None,
+                     paraphrases: Mapping[str, ToyObject] | None = None) -> dict:
     """The toy evaluation as training and ``atom.evaluate`` run it: `evaluate_meshes` on CPU copies of the
     meshes, written as JSON to ``path``; returns the results."""
-    results = evaluate_meshes(prompts, [mesh.detach().to("cpu") for mesh in meshes], unseen=unseen)
+    results = evaluate_meshes(prompts, [mesh.detach().to("cpu") for mesh in meshes], unseen=unseen,
+                              paraphrases=paraphrases)
     Path(path).write_text(json.dumps(results, indent=2, default=float))
     return results
