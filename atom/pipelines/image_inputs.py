@@ -9,9 +9,13 @@ JPEG, WebP, BMP, ...). The object's mask (alpha) ``a`` in [0, 1] comes from:
 - an **RGB picture on a plain background** (the toy prior draws on white): the background color ``b`` is the
   per-channel median of the border pixels (a frame ``BORDER_FRACTION`` of the side wide); at least
   ``PLAIN_BORDER_SHARE`` of the border must lie within ``BACKGROUND_TOLERANCE`` of it, else the background is
-  not plain and no object can be cut out. Each pixel's distance to it, ``d = max_c |x_c - b_c|``, gives a
-  soft mask ``a = clamp((d - t0) / (t1 - t0), 0, 1)`` (``t0, t1 = CUT_OUT_RAMP``): antialiased edges keep
-  their partial coverage, JPEG noise on the background stays out.
+  not plain and no object can be cut out. Each pixel's distance to it is ``d = max_c |x_c - b_c|``. A pixel
+  is *solid* when ``d > t1`` and *interior* when it and its 8 neighbours are solid (mask 1). Around them the
+  pixel is taken as a blend ``x = a c + (1 - a) b`` of the object's color ``c``, read from the most contrasted
+  interior neighbour: ``a = d / d_neighbour`` (a one-pixel matting of the antialiased edge); without an
+  interior neighbour (thin parts) ``a = clamp((d - t0) / (t1 - t0), 0, 1)``; ``d <= t0`` is background
+  (``t0, t1 = CUT_OUT_RAMP``: JPEG noise stays out). The color is un-blended, ``c = b + (x - b) / a``, so no
+  fringe of the old background is carried onto the grey.
 
 Placement: the mask's centroid ``c`` (pixel-edge coordinates) becomes the image centre, and the canvas side is
 ``2 r / foreground_ratio`` source pixels, ``r`` the largest distance from ``c`` to an edge of the mask's
@@ -46,7 +50,8 @@ BACKGROUND_TOLERANCE = 0.1
 PLAIN_BORDER_SHARE = 0.9
 """Share of the border that must be background for the background to count as plain."""
 CUT_OUT_RAMP = (0.06, 0.16)
-"""``(t0, t1)``: distances to the background color (max over channels) mapped to mask 0 and 1."""
+"""``(t0, t1)``: distances to the background color (max over channels): background at or below ``t0``, solid
+object above ``t1``."""
 MIN_OBJECT_PIXELS = 4
 """An object needs at least this many pixels with mask > 0.5."""
 DEFAULT_FOREGROUND_RATIO = 0.8
@@ -118,28 +123,35 @@ def border_pixels(image: Tensor) -> Tensor:
     return image[:, frame]
 
 
-def background_mask(rgb: Tensor, path: Path) -> tuple[Tensor, tuple[float, float, float]]:
-    """The object's soft mask ``[1, H, W]`` of an RGB picture ``[3, H, W]`` on a plain background, and that
-    background's color (the border's per-channel median).
+def background_cut_out(rgb: Tensor, path: Path) -> tuple[Tensor, Tensor, tuple[float, float, float]]:
+    """Cut the object out of an RGB picture ``[3, H, W]`` on a plain background (module docstring): its straight
+    color ``[3, H, W]``, its soft mask ``[1, H, W]``, and the background color (the border's per-channel median).
 
     Raises:
         ImageInputError: the border is not plain (no background to cut out against)."""
     border = border_pixels(rgb)
-    background = border.median(dim=1).values  # [3]
-    plain = float(((border - background[:, None]).abs().amax(dim=0) <= BACKGROUND_TOLERANCE).float().mean())
-    color = tuple(round(float(c), 4) for c in background)
+    background = border.median(dim=1).values[:, None, None]  # [3, 1, 1]
+    plain = float(((border - background[:, :, 0]).abs().amax(dim=0) <= BACKGROUND_TOLERANCE).float().mean())
+    color = tuple(round(float(c), 4) for c in background.flatten())
     if plain < PLAIN_BORDER_SHARE:
         raise _fail(path, f"no object can be cut out: the background is not plain (only {plain:.0%} of the "
                           f"border is near its median color {color}, {PLAIN_BORDER_SHARE:.0%} needed); give an "
                           f"RGBA cut-out instead")
-    distance = (rgb - background[:, None, None]).abs().amax(dim=0, keepdim=True)
+    distance = (rgb - background).abs().amax(dim=0, keepdim=True)  # [1, H, W]
     low, high = CUT_OUT_RAMP
-    return ((distance - low) / (high - low)).clamp(0.0, 1.0), color
+    solid = (distance > high).float()[None]
+    interior = (-F.max_pool2d(-solid, 3, stride=1, padding=1))[0] > 0.5  # solid with all 8 neighbours solid
+    reference = F.max_pool2d((distance * interior)[None], 3, stride=1, padding=1)[0]  # a neighbour's contrast
+    ramp = ((distance - low) / (high - low)).clamp(0.0, 1.0)
+    edge = torch.where(reference > 0, (distance / reference.clamp_min(1e-6)).clamp(0.0, 1.0), ramp)
+    mask = torch.where(interior, torch.ones_like(edge), torch.where(distance > low, edge, torch.zeros_like(edge)))
+    straight = torch.where(mask > 0, background + (rgb - background) / mask.clamp_min(1e-6), rgb).clamp(0.0, 1.0)
+    return straight, mask, color
 
 
-def object_mask(pixels: Tensor, path: Path) -> tuple[Tensor, str, tuple[float, float, float] | None]:
-    """The mask ``[1, H, W]`` of the object in ``pixels`` ``[3 or 4, H, W]``, how it was found (``"alpha"`` or
-    ``"background"``) and the background color (``None`` for alpha).
+def object_mask(pixels: Tensor, path: Path) -> CutOut:
+    """The object in ``pixels`` ``[3 or 4, H, W]``: its straight color and mask, how the mask was found
+    (``"alpha"`` or ``"background"``) and the background color (``None`` for alpha).
 
     Raises:
         ImageInputError: a fully transparent RGBA, a background that is not plain, or no object pixel."""
@@ -148,18 +160,18 @@ def object_mask(pixels: Tensor, path: Path) -> tuple[Tensor, str, tuple[float, f
         if not bool((alpha > 0).any()):
             raise _fail(path, "is RGBA but fully transparent (alpha 0 everywhere): the alpha must mark the object")
         if bool((alpha < 1).any()):
-            mask, how, background = alpha, "alpha", None
+            rgb, mask, how, background = pixels[:3], alpha, "alpha", None
         else:
             logger.info("%s: the alpha channel is opaque everywhere; cutting out against the background", path)
-            mask, background = background_mask(pixels[:3], path)
+            rgb, mask, background = background_cut_out(pixels[:3], path)
             how = "background"
     else:
-        mask, background = background_mask(pixels, path)
+        rgb, mask, background = background_cut_out(pixels, path)
         how = "background"
     if int((mask > 0.5).sum()) < MIN_OBJECT_PIXELS:
         where = "in its alpha channel" if how == "alpha" else f"that differs from its background {background}"
         raise _fail(path, f"no object can be cut out: fewer than {MIN_OBJECT_PIXELS} pixels {where}")
-    return mask, how, background
+    return CutOut(rgb, mask, how, background)
 
 
 def place_object(rgb: Tensor, mask: Tensor, size: int, foreground_ratio: float = DEFAULT_FOREGROUND_RATIO,
@@ -212,9 +224,7 @@ def cut_out(path: str | Path) -> CutOut:
             accepted.
     """
     path = Path(path).expanduser()
-    pixels = read_object_image(path)
-    mask, how, background = object_mask(pixels, path)
-    return CutOut(pixels[:3], mask, how, background)
+    return object_mask(read_object_image(path), path)
 
 
 def prepare_image(path: str | Path, size: int, foreground_ratio: float = DEFAULT_FOREGROUND_RATIO,
