@@ -17,8 +17,8 @@ JPEG, WebP, BMP, ...). The object's mask (alpha) ``a`` in [0, 1] comes from:
   (``t0, t1 = CUT_OUT_RAMP``: JPEG noise stays out). The color is un-blended, ``c = b + (x - b) / a``, so no
   fringe of the old background is carried onto the grey.
 
-Placement: the mask's centroid ``c`` (pixel-edge coordinates) becomes the image centre, and the canvas side is
-``2 r / foreground_ratio`` source pixels, ``r`` the largest distance from ``c`` to an edge of the mask's
+Placement: the mask's centroid ``m`` (pixel-edge coordinates) becomes the image centre, and the canvas side is
+``2 r / foreground_ratio`` source pixels, ``r`` the largest distance from ``m`` to an edge of the mask's
 bounding box (``a > 0.5``): the whole object fits, and a symmetric object's longer side fills
 ``foreground_ratio`` of the image. The color is composited over the grey ``g``, ``a x + (1 - a) g``, and
 resampled at the exact (fractional) canvas position with bilinear ``grid_sample`` (grey outside the picture),
