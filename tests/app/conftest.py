@@ -69,27 +69,47 @@ def app_checkpoint(tmp_path_factory) -> Path:
     return tiny_checkpoint(tmp_path_factory.mktemp("app_assets"))
 
 
-@pytest.fixture(scope="session")
-def app_server(tmp_path_factory, app_checkpoint) -> AppServer:
-    root = tmp_path_factory.mktemp("app_server")
+def start_app(root: Path, checkpoint: Path, *options: str) -> AppServer:
+    """``python -m atom.app`` on ``checkpoint`` in a subprocess with its own working directory and home under
+    ``root``, serving on a free port (stop it with :func:`stop_app`)."""
     cwd, home, out_dir, log = root / "cwd", root / "home", root / "out", root / "server.log"
     cwd.mkdir()
     home.mkdir()
     port = find_free_port()
     env = {**os.environ, "HOME": str(home), "PYTHONPATH": str(REPO), "PYTHONDONTWRITEBYTECODE": "1",
            "HF_HUB_OFFLINE": "1", "WANDB_MODE": "offline"}
-    command = [sys.executable, "-m", "atom.app", f"ckpt={app_checkpoint.parent.parent}", f"port={port}",
-               f"out_dir={out_dir}", f"grid_resolution={GRID}", "device=cpu"]
+    command = [sys.executable, "-m", "atom.app", f"ckpt={checkpoint.parent.parent}", f"port={port}",
+               f"out_dir={out_dir}", f"grid_resolution={GRID}", "device=cpu", *options]
     with log.open("wb") as stream:
         process = subprocess.Popen(command, cwd=cwd, env=env, stdout=stream, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
     try:
         wait_until_serving(url, process, log)
-        yield AppServer(url, out_dir, cwd, home, log, process)
+    except BaseException:
+        stop_app(process)
+        raise
+    return AppServer(url, out_dir, cwd, home, log, process)
+
+
+def stop_app(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@pytest.fixture(scope="session")
+def app_launcher():
+    """``(start_app, stop_app)`` for a test module that needs a server with other options."""
+    return start_app, stop_app
+
+
+@pytest.fixture(scope="session")
+def app_server(tmp_path_factory, app_checkpoint) -> AppServer:
+    server = start_app(tmp_path_factory.mktemp("app_server"), app_checkpoint)
+    try:
+        yield server
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_app(server.process)
