@@ -534,7 +534,7 @@ class ImageToMeshConfig:
     reconstruction_model: str | None = None  # a ReconstructionModel folder, checkpoint or run dir
     num_inference_steps: int | None = None  # DDIM steps of both diffusion stages; null: each model's own
     guidance_scale: float | None = None  # of both diffusion stages; null: each model's own
-    foreground_ratio: float = 0.8  # the object's share of stage 1's input picture after recentring
+    foreground_ratio: float | None = None  # null: recentre keeping the picture's framing; else the object's share
     grid_resolution: int | None = None  # FlexiCubes cells per axis; default: the reconstruction model's
     out_dir: str | None = None  # default: outputs/image_to_mesh/<date_time>
     overwrite: bool = False

@@ -17,13 +17,21 @@ JPEG, WebP, BMP, ...). The object's mask (alpha) ``a`` in [0, 1] comes from:
   (``t0, t1 = CUT_OUT_RAMP``: JPEG noise stays out). The color is un-blended, ``c = b + (x - b) / a``, so no
   fringe of the old background is carried onto the grey.
 
-Placement: the mask's centroid ``m`` (pixel-edge coordinates) becomes the image centre, and the canvas side is
-``2 r / foreground_ratio`` source pixels, ``r`` the largest distance from ``m`` to an edge of the mask's
-bounding box (``a > 0.5``): the whole object fits, and a symmetric object's longer side fills
-``foreground_ratio`` of the image. The color is composited over the grey ``g``, ``a x + (1 - a) g``, and
-resampled at the exact (fractional) canvas position with bilinear ``grid_sample`` (grey outside the picture),
-after an antialiased shrink by the exact scale when the canvas is larger than ``S``. No rounding of the offset:
-the centroid lands at the centre up to resampling.
+Placement: the mask's centroid ``m`` (pixel-edge coordinates) becomes the image centre of a square canvas, which is
+resized to ``S``. Its side (source pixels) depends on ``foreground_ratio``:
+
+- ``None`` (the default) keeps the picture's framing: the side is the picture's longer side (larger only where
+  the object would not fit once centred: ``2 r / MAX_FILL``, ``r`` the largest distance from ``m`` to an edge
+  of the mask's bounding box ``a > 0.5``). The object keeps its size relative to the frame, which is what the toy
+  stages need: their pictures have a fixed camera distance and field of view, so an object's size in pixels
+  tells its scale (:mod:`atom.toyworld.multiview_data`);
+- a number in (0, 1] rescales: the side is ``2 r / foreground_ratio``, so a symmetric object's longer side
+  fills that share of the image (CRM's own preprocessing, for pictures from any camera).
+
+The color is composited over the grey ``g``, ``a x + (1 - a) g``, and resampled at the exact (fractional)
+canvas position with bilinear ``grid_sample`` (grey outside the picture), after an antialiased shrink by the
+exact scale when the canvas is larger than ``S``. No rounding of the offset: the centroid lands at the centre
+up to resampling.
 """
 
 from __future__ import annotations
@@ -54,8 +62,10 @@ CUT_OUT_RAMP = (0.06, 0.16)
 object above ``t1``."""
 MIN_OBJECT_PIXELS = 4
 """An object needs at least this many pixels with mask > 0.5."""
-DEFAULT_FOREGROUND_RATIO = 0.8
-"""The object's longer side as a share of the image side after placement."""
+MAX_FILL = 0.95
+"""Keeping the framing, an object that would not fit once centred is shrunk to this share of the image side."""
+DEFAULT_FOREGROUND_RATIO: float | None = None
+"""Keep the picture's framing (module docstring); a number is the object's share of the image side."""
 ACCEPTED = (f"accepted: an 8-bit image file (PNG, JPEG, WebP, ...) at least {MIN_IMAGE_SIZE} x {MIN_IMAGE_SIZE} px "
             "showing one object, either as an RGBA cut-out (alpha marks the object) or on a plain background")
 
@@ -174,20 +184,20 @@ def object_mask(pixels: Tensor, path: Path) -> CutOut:
     return CutOut(rgb, mask, how, background)
 
 
-def place_object(rgb: Tensor, mask: Tensor, size: int, foreground_ratio: float = DEFAULT_FOREGROUND_RATIO,
+def place_object(rgb: Tensor, mask: Tensor, size: int, foreground_ratio: float | None = DEFAULT_FOREGROUND_RATIO,
                  background: float = CRM_BACKGROUND) -> tuple[Tensor, Tensor]:
-    """Centre the object (its mask's centroid) in a square canvas sized to its extent, composite it over the
-    ``background`` grey and resample to ``size``; see the module docstring.
+    """Centre the object (its mask's centroid) in a square canvas (the picture's framing, or sized to the object),
+    composite it over the ``background`` grey and resample to ``size``; see the module docstring.
 
     Args:
         rgb: ``[3, H, W]`` in [0, 1]. mask: ``[1, H, W]`` in [0, 1] with at least one pixel above 0.5.
-        size: S, the output side (pixels). foreground_ratio: twice the object's largest reach from its centroid
-            over the image side, in (0, 1].
+        size: S, the output side (pixels). foreground_ratio: ``None`` keeps the picture's framing, a number in
+            (0, 1] is twice the object's largest reach from its centroid over the image side.
 
     Returns:
         The image ``[3, S, S]`` and the mask ``[1, S, S]``, both in [0, 1].
     """
-    if not 0.0 < foreground_ratio <= 1.0:
+    if foreground_ratio is not None and not 0.0 < foreground_ratio <= 1.0:
         raise ValueError(f"foreground_ratio must be in (0, 1], got {foreground_ratio}")
     if size < 1:
         raise ValueError(f"size must be >= 1, got {size}")
@@ -200,7 +210,10 @@ def place_object(rgb: Tensor, mask: Tensor, size: int, foreground_ratio: float =
     rows = torch.nonzero((mask[0] > 0.5).any(dim=1)).flatten()
     cols = torch.nonzero((mask[0] > 0.5).any(dim=0)).flatten()
     reach = max(cy - int(rows[0]), int(rows[-1]) + 1 - cy, cx - int(cols[0]), int(cols[-1]) + 1 - cx)
-    side = 2.0 * reach / foreground_ratio  # the canvas side in source pixels
+    if foreground_ratio is None:  # the canvas side in source pixels
+        side = max(float(max(height, width)), 2.0 * reach / MAX_FILL)
+    else:
+        side = 2.0 * reach / foreground_ratio
     layers = torch.cat([(rgb - background) * mask, mask])[None]  # [1, 4, H, W], zero outside the object
     scale = size / side
     if scale < 1.0:  # shrink first with an antialiasing filter; the exact scale keeps coordinates proportional
@@ -227,7 +240,7 @@ def cut_out(path: str | Path) -> CutOut:
     return object_mask(read_object_image(path), path)
 
 
-def prepare_image(path: str | Path, size: int, foreground_ratio: float = DEFAULT_FOREGROUND_RATIO,
+def prepare_image(path: str | Path, size: int, foreground_ratio: float | None = DEFAULT_FOREGROUND_RATIO,
                   background: float = CRM_BACKGROUND) -> PreparedImage:
     """Read a picture of one object and make it stage 1's input ``[3, size, size]``: :func:`cut_out`, then
     :func:`place_object` (raises ``ImageInputError`` as :func:`cut_out`)."""

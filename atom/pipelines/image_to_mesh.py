@@ -225,7 +225,7 @@ class ImageToMeshPipeline:
         """T, the side of each generated view (pixels)."""
         return self.views_model.config.tile_size
 
-    def prepare(self, path: str | Path, foreground_ratio: float = DEFAULT_FOREGROUND_RATIO) -> PreparedImage:
+    def prepare(self, path: str | Path, foreground_ratio: float | None = DEFAULT_FOREGROUND_RATIO) -> PreparedImage:
         """A picture file -> stage 1's input ``[3, S, S]`` (:func:`atom.pipelines.image_inputs.prepare_image`;
         raises ``ImageInputError``)."""
         return prepare_image(path, self.input_size, foreground_ratio)
@@ -275,7 +275,7 @@ class ImageToMeshPipeline:
     def __call__(self, image: Tensor | str | Path, *, num_inference_steps: int | None = None,
                  guidance_scale: float | None = None, generator: torch.Generator | None = None,
                  grid_resolution: int | None = None,
-                 foreground_ratio: float = DEFAULT_FOREGROUND_RATIO) -> ImageToMeshOutput:
+                 foreground_ratio: float | None = DEFAULT_FOREGROUND_RATIO) -> ImageToMeshOutput:
         """A picture (a file path, or stage 1's input ``[(B,) 3, S, S]``) -> views, CCMs and meshes.
 
         Args:
@@ -284,7 +284,8 @@ class ImageToMeshPipeline:
                 (default: each model's own).
             generator: a CPU ``torch.Generator`` for all the noise (module docstring).
             grid_resolution: FlexiCubes cells per axis (default: the reconstruction model's).
-            foreground_ratio: the object's share of the picture after placement (file paths only).
+            foreground_ratio: ``None`` keeps the picture's framing, a number is the object's share of the picture
+                after placement (file paths only; :mod:`atom.pipelines.image_inputs`).
 
         Raises:
             ImageInputError: a picture file that cannot be used. ValueError: a tensor of the wrong form.

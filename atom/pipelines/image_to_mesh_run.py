@@ -71,8 +71,9 @@ def check_run_settings(cfg: ImageToMeshConfig) -> None:
     if has_prompt and not cfg.prompt.strip():
         raise InferenceError(f"prompt is empty ({cfg.prompt!r}): type what to make, e.g. prompt='a red cube'")
     problems = []
-    if not 0.0 < cfg.foreground_ratio <= 1.0:
-        problems.append(f"foreground_ratio must be in (0, 1], got {cfg.foreground_ratio}")
+    if cfg.foreground_ratio is not None and not 0.0 < cfg.foreground_ratio <= 1.0:
+        problems.append(f"foreground_ratio must be in (0, 1] or null (keep the picture's framing), got "
+                        f"{cfg.foreground_ratio}")
     if cfg.num_inference_steps is not None and cfg.num_inference_steps < 1:
         problems.append(f"num_inference_steps must be >= 1 or null (each model's own), got {cfg.num_inference_steps}")
     if cfg.guidance_scale is not None and cfg.guidance_scale < 0:

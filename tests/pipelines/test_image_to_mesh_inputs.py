@@ -11,6 +11,7 @@ import torch
 from PIL import Image
 
 from atom.pipelines import ImageInputError, prepare_image
+from atom.pipelines.image_inputs import MAX_FILL
 from atom.render.ccm import CRM_BACKGROUND
 from atom.testing.tiny_image_to_mesh import toy_picture
 
@@ -56,6 +57,36 @@ def test_off_centre_rgba_object_is_recentred_and_scaled(tmp_path, size):
     assert float(weight.sum()) == pytest.approx(np.pi * (0.4 * size) ** 2, rel=0.05)
     corners = prepared.image[:, [0, 0, -1, -1], [0, -1, 0, -1]]
     torch.testing.assert_close(corners, torch.full_like(corners, CRM_BACKGROUND), atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("size", [SIZE, 32])
+def test_the_default_keeps_the_pictures_framing(tmp_path, size):
+    """foreground_ratio=None: the object is recentred but keeps its size relative to the frame (the toy stages
+    read its scale from it): a disc of radius 10 in a 64 x 64 picture has area pi 10^2 (size / 64)^2."""
+    path = disc_picture(tmp_path / "disc.png", height=SIZE, width=SIZE, centre=(15.2, 47.6), radius=10.0)
+    prepared = prepare_image(path, size)
+    weight = object_weight(prepared.image, RED)
+    row, col = centroid(weight)
+    assert abs(row - size / 2) < 1.0 and abs(col - size / 2) < 1.0, (row, col)
+    assert float(weight.sum()) == pytest.approx(np.pi * 10.0**2 * (size / SIZE) ** 2, rel=0.03)
+
+
+def test_an_object_that_would_not_fit_once_centred_is_shrunk_to_fit(tmp_path):
+    """A block with a long thin arm: its centroid sits in the block, so centred at the frame's scale the arm
+    would be cut; the canvas grows to twice its reach (over MAX_FILL) instead: the whole object stays in."""
+    pixels = np.zeros((SIZE, SIZE, 4), np.uint8)
+    pixels[8:40, 2:34] = np.append(RED, 255)  # a 32 x 32 block
+    pixels[22:26, 34:62] = np.append(RED, 255)  # a 4 x 28 arm to the right
+    Image.fromarray(pixels).save(tmp_path / "arm.png")
+    mask = torch.from_numpy(pixels[..., 3] > 0)
+    row, col = centroid(mask.float())
+    reach = max(row - 8, 40 - row, col - 2, 62 - col)  # to the edges of the bounding box
+    assert 2 * reach > SIZE, "the test object must not fit once centred"
+    weight = object_weight(prepare_image(tmp_path / "arm.png", SIZE).image, RED)
+    edges = torch.cat([weight[0], weight[-1], weight[:, 0], weight[:, -1]])
+    assert float(edges.max()) < 0.5, "the object is cut by the frame"
+    expected_area = float(mask.sum()) * (SIZE * MAX_FILL / (2 * reach)) ** 2
+    assert float(weight.sum()) == pytest.approx(expected_area, rel=0.03)
 
 
 def test_white_background_render_is_cut_out_like_its_alpha(tmp_path):
