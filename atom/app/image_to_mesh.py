@@ -82,7 +82,9 @@ def open_image_to_mesh(image_ckpt: str | None, device: str, out_dir: Path, textu
 
 @dataclass
 class ViewsResult:
-    """Step 1 of a request: the folder, stage 1's input and the generated views and CCMs (tensors and PNGs)."""
+    """Step 1 of a request: the folder, stage 1's input and the generated views and CCMs (tensors and PNGs), and
+    the state of the request's random generator after them (step 2 draws the reconstruction's noise from it,
+    as ``python -m atom.image_to_mesh`` does: one seed, one mesh)."""
 
     folder: Path
     input_png: Path
@@ -90,7 +92,7 @@ class ViewsResult:
     ccms_png: Path
     views: Tensor
     ccms: Tensor
-    generator: torch.Generator
+    generator_state: Tensor
     seconds: float
 
 
@@ -153,7 +155,7 @@ class ImageToMeshService:
         to_pil(prepared.image).save(paths[0])
         image_grid(views[0].cpu(), rows=1).save(paths[1])
         image_grid(ccms[0].cpu(), rows=1).save(paths[2])
-        return ViewsResult(folder, *paths, views, ccms, generator, time.perf_counter() - started)
+        return ViewsResult(folder, *paths, views, ccms, generator.get_state(), time.perf_counter() - started)
 
     def reconstruct(self, step: ViewsResult, options: MeshOptions) -> ImageMesh:
         """Stage 3 on a request's views and CCMs, then clean-up, colors and export (``mesh.glb``, with
@@ -162,7 +164,9 @@ class ImageToMeshService:
             raise ValueError(f"grid resolution must be in [8, {self.max_grid_resolution}], got "
                              f"{options.grid_resolution}")
         started = time.perf_counter()
-        triplanes, meshes = self.pipeline.reconstruct(step.views, step.ccms, step.generator, options.grid_resolution)
+        generator = torch.Generator()
+        generator.set_state(step.generator_state)
+        triplanes, meshes = self.pipeline.reconstruct(step.views, step.ccms, generator, options.grid_resolution)
         reconstruction_s = time.perf_counter() - started
         writer = mesh_writer(options, step.folder, self.texture_resolution)
         mesh = finish_mesh(writer, meshes[0], self.pipeline.reconstruction.color_field(triplanes[0]), step.folder.name,
@@ -182,8 +186,9 @@ class ImageToMeshService:
 
 def image_to_mesh_tab(availability: Availability, cfg: AppConfig, viewer_background=None):
     """The "Image to mesh" tab inside the current ``gr.Tabs``: visible only when ``availability.available``
-    (then with its service); ``cfg`` gives the page's grid and clean-up defaults. API name (``gradio_client``):
-    ``/image_to_mesh``. Returns the ``gr.Tab``."""
+    (then with its service); ``cfg`` gives the page's grid and clean-up defaults. API names (``gradio_client``, one
+    session): ``/image_views`` (picture, seed, steps -> input, views, CCMs) then ``/image_mesh`` (grid, UV ->
+    the mesh files). Returns the ``gr.Tab``."""
     import gradio as gr
 
     from atom.app.errors import user_errors
@@ -194,11 +199,15 @@ def image_to_mesh_tab(availability: Availability, cfg: AppConfig, viewer_backgro
             gr.Markdown(f"Image to mesh is not available: {availability.reason}.")
         return tab
 
-    def run(picture: str | None, seed: float, steps: float, grid: float, uv: bool):
+    def views_step(picture: str | None, seed: float, steps: float):
         with user_errors("image to mesh"):
             step = service.generate_views(picture, int(seed or 0), int(steps) if steps else None)
         info = f"Views and CCMs in **{step.seconds:.2f} s**; reconstructing the mesh..."
-        yield str(step.input_png), str(step.views_png), str(step.ccms_png), None, None, None, info
+        return step, str(step.input_png), str(step.views_png), str(step.ccms_png), None, None, None, info
+
+    def mesh_step(step: ViewsResult | None, grid: float, uv: bool):
+        if step is None:
+            raise gr.Error("generate the views first (upload a picture, then Generate)")
         with user_errors("image to mesh"):
             post = cfg.postprocess
             options = MeshOptions(int(grid), post.largest_component, post.min_component_fraction, post.target_faces,
@@ -210,7 +219,7 @@ def image_to_mesh_tab(availability: Availability, cfg: AppConfig, viewer_backgro
         info = (f"**{mesh.faces:,} faces, {mesh.vertices:,} vertices.** Views and CCMs {step.seconds:.2f} s, "
                 f"reconstruction {result.reconstruction_s:.2f} s, clean-up, colors and export {result.finish_s:.2f} s.")
         uv_file = str(mesh.uv_glb) if mesh.uv_glb is not None else None
-        yield str(step.input_png), str(step.views_png), str(step.ccms_png), str(mesh.glb), str(mesh.glb), uv_file, info
+        return str(mesh.glb), str(mesh.glb), uv_file, info
 
     with gr.Tab("Image to mesh", id="image") as tab:
         gr.Markdown(f"**Models:** {service.description}. One picture of one object (an RGBA cut-out or on a plain "
@@ -229,15 +238,20 @@ def image_to_mesh_tab(availability: Availability, cfg: AppConfig, viewer_backgro
                 prepared = gr.Image(label="Input to stage 1 (cut out, centred on grey)", type="filepath",
                                     interactive=False, height=160)
             with gr.Column(scale=3):
-                views = gr.Image(label="Six generated views (front, left, bottom, back, right, top)",
-                                 type="filepath", interactive=False, elem_id="image-views")
-                ccms = gr.Image(label="Their canonical coordinate maps", type="filepath", interactive=False)
                 viewer = gr.Model3D(label="Mesh (drag to turn, scroll to zoom)", elem_id="image-viewer",
                                     clear_color=viewer_background, height=360)
+                views = gr.Image(label="Six generated views (front, left, bottom, back, right, top)",
+                                 type="filepath", interactive=False, elem_id="image-views", height=140)
+                ccms = gr.Image(label="Their canonical coordinate maps", type="filepath", interactive=False,
+                                height=140)
                 info = gr.Markdown(elem_id="image-info")
                 with gr.Row():
                     glb = gr.DownloadButton("GLB", elem_id="image-download-glb")
                     uv_glb = gr.DownloadButton("UV-textured GLB", elem_id="image-download-uv")
-        run_button.click(run, [picture, seed, steps, grid, uv], [prepared, views, ccms, viewer, glb, uv_glb, info],
-                         api_name="image_to_mesh")
+        # two events, so the views show before the mesh (a streaming generator would do it in one, but Gradio's
+        # Model3D then never draws its canvas); the second runs only when the first succeeded
+        step = gr.State(None)
+        run_button.click(views_step, [picture, seed, steps], [step, prepared, views, ccms, viewer, glb, uv_glb, info],
+                         api_name="image_views").success(mesh_step, [step, grid, uv], [viewer, glb, uv_glb, info],
+                                                         api_name="image_mesh")
     return tab

@@ -10,7 +10,7 @@ the server log only). Requests wait in one queue and run one at a time (the mode
 step of an interpolation walk reads the session's cached files and does not wait for the model.
 
 API names (``gradio_client``): ``/generate``, ``/interpolate``, ``/show_step``; with the image tab
-``/image_to_mesh``.
+``/image_views`` then ``/image_mesh``.
 """
 
 from __future__ import annotations

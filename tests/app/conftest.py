@@ -1,7 +1,8 @@
 """A real app server for the API and browser tests: ``python -m atom.app`` in a subprocess on a free port.
 
 The server runs on the tiny untrained checkpoint (``atom.testing.tiny_training.tiny_checkpoint``), with its
-own empty working directory and home, so the tests can see everything it writes.
+own empty working directory and home, so the tests can see everything it writes; ``image_server`` also has the
+image tab, on tiny random stage models (``atom.testing.tiny_image_to_mesh``).
 """
 
 from __future__ import annotations
@@ -15,8 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
+from PIL import Image
 
+from atom.testing.tiny_image_to_mesh import tiny_image_to_mesh_models, toy_picture
 from atom.testing.tiny_training import tiny_checkpoint
 
 REPO = Path(__file__).resolve().parents[2]
@@ -101,14 +105,29 @@ def stop_app(process: subprocess.Popen) -> None:
 
 
 @pytest.fixture(scope="session")
-def app_launcher():
-    """``(start_app, stop_app)`` for a test module that needs a server with other options."""
-    return start_app, stop_app
+def app_server(tmp_path_factory, app_checkpoint) -> AppServer:
+    server = start_app(tmp_path_factory.mktemp("app_server"), app_checkpoint)
+    try:
+        yield server
+    finally:
+        stop_app(server.process)
 
 
 @pytest.fixture(scope="session")
-def app_server(tmp_path_factory, app_checkpoint) -> AppServer:
-    server = start_app(tmp_path_factory.mktemp("app_server"), app_checkpoint)
+def image_assets(tmp_path_factory) -> dict:
+    """Tiny image-to-mesh stage models, an RGBA toy picture off-centre in a wider canvas, a blank picture."""
+    root = tmp_path_factory.mktemp("image_tab_assets")
+    blank = root / "blank.png"
+    Image.fromarray(np.full((40, 40, 3), 255, np.uint8)).save(blank)
+    return {"models": tiny_image_to_mesh_models(root / "models"), "blank": blank,
+            "cut_out": toy_picture(root / "cube.png", rgba=True, canvas=(48, 64), offset=(10, 4))}
+
+
+@pytest.fixture(scope="session")
+def image_server(tmp_path_factory, app_checkpoint, image_assets) -> AppServer:
+    """The app with its image tab (``image_ckpt=`` the tiny stage models)."""
+    server = start_app(tmp_path_factory.mktemp("image_server"), app_checkpoint, f"image_ckpt={image_assets['models']}",
+                       "texture_resolution=32")
     try:
         yield server
     finally:

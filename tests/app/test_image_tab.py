@@ -1,5 +1,5 @@
 """The app's image-to-mesh tab through ``gradio_client`` against a real server started with ``image_ckpt=`` (tiny
-random-weight stage models built offline, ``atom.testing.tiny_image_to_mesh``)."""
+random-weight stage models built offline, ``atom.testing.tiny_image_to_mesh``; conftest.py)."""
 
 from __future__ import annotations
 
@@ -12,32 +12,11 @@ from gradio_client.exceptions import AppError
 from PIL import Image
 
 from atom.pipelines import prepare_image, read_views
-from atom.testing.tiny_image_to_mesh import tiny_image_to_mesh_models, toy_picture
 from atom.testing.tiny_multiview import TINY_MULTIVIEW
 
 GRID = 16  # the server's default grid resolution (conftest.py)
 TILE = TINY_MULTIVIEW["tile_size"]
 STEPS = 2  # DDIM steps per diffusion stage: the tiny models are untrained anyway
-
-
-@pytest.fixture(scope="module")
-def image_assets(tmp_path_factory) -> dict:
-    root = tmp_path_factory.mktemp("image_tab_assets")
-    blank = root / "blank.png"
-    Image.fromarray(np.full((40, 40, 3), 255, np.uint8)).save(blank)
-    return {"models": tiny_image_to_mesh_models(root / "models"), "blank": blank,
-            "cut_out": toy_picture(root / "cube.png", rgba=True, canvas=(48, 64), offset=(10, 4))}
-
-
-@pytest.fixture(scope="module")
-def image_server(tmp_path_factory, app_checkpoint, image_assets, app_launcher):
-    start_app, stop_app = app_launcher
-    server = start_app(tmp_path_factory.mktemp("image_server"), app_checkpoint, f"image_ckpt={image_assets['models']}",
-                       "texture_resolution=32")
-    try:
-        yield server
-    finally:
-        stop_app(server.process)
 
 
 @pytest.fixture()
@@ -52,8 +31,11 @@ def test_the_tab_is_shown_with_its_models(image_server):
 
 
 def test_an_upload_gives_its_views_then_a_textured_mesh(client, image_assets):
+    """The page's two events in one session: the views (the mesh cleared), then the mesh from them."""
     prepared, views, ccms, viewer, glb, uv_glb, info = client.predict(
-        handle_file(str(image_assets["cut_out"])), 0, STEPS, GRID, True, api_name="/image_to_mesh")
+        handle_file(str(image_assets["cut_out"])), 0, STEPS, api_name="/image_views")
+    assert viewer is None and glb is None and "reconstructing" in info
+    viewer, glb, uv_glb, info = client.predict(GRID, True, api_name="/image_mesh")
     # the upload keeps its alpha: the page's stage 1 input is the API's cut-out of the same file
     expected = prepare_image(image_assets["cut_out"], TINY_MULTIVIEW["input_size"]).image
     shown = np.asarray(Image.open(prepared).convert("RGB")).astype(float) / 255.0
@@ -67,17 +49,20 @@ def test_an_upload_gives_its_views_then_a_textured_mesh(client, image_assets):
 
 
 def test_no_picture_or_one_without_an_object_is_a_message(client, image_assets):
+    with pytest.raises(AppError, match="generate the views first"):
+        client.predict(GRID, False, api_name="/image_mesh")
     with pytest.raises(AppError, match="no picture: upload an image of one object"):
-        client.predict(None, 0, STEPS, GRID, False, api_name="/image_to_mesh")
+        client.predict(None, 0, STEPS, api_name="/image_views")
     with pytest.raises(AppError) as caught:
-        client.predict(handle_file(str(image_assets["blank"])), 0, STEPS, GRID, False, api_name="/image_to_mesh")
+        client.predict(handle_file(str(image_assets["blank"])), 0, STEPS, api_name="/image_views")
     message = str(caught.value)
     assert "no object can be cut out" in message and "accepted:" in message
     assert "Traceback" not in message and 'File "' not in message
 
 
 def test_image_requests_write_only_under_the_output_folder(image_server, client, image_assets):
-    client.predict(handle_file(str(image_assets["cut_out"])), 1, STEPS, GRID, False, api_name="/image_to_mesh")
+    client.predict(handle_file(str(image_assets["cut_out"])), 1, STEPS, api_name="/image_views")
+    client.predict(GRID, False, api_name="/image_mesh")
     assert list(image_server.cwd.iterdir()) == [] and list(image_server.home.iterdir()) == []
     written = sorted(p.relative_to(image_server.out_dir).parts[0] for p in image_server.out_dir.iterdir())
     assert written == ["gradio", "images"]
