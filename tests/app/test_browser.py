@@ -156,8 +156,13 @@ def test_image_tab_uploads_a_picture_and_shows_its_views_and_mesh(image_server, 
                                                    message="no mesh summary on the page")
     viewer = browser.find_element(By.ID, "image-viewer")
     browser.execute_script("arguments[0].scrollIntoView();", viewer)  # the viewer starts once on screen
-    WebDriverWait(browser, RENDER_TIMEOUT_S).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#image-viewer canvas"),
-                                                   message="no 3D viewer canvas for the mesh")
+    (canvas,) = WebDriverWait(browser, RENDER_TIMEOUT_S).until(
+        lambda d: d.find_elements(By.CSS_SELECTOR, "#image-viewer canvas"), message="no 3D viewer canvas for the mesh")
+    variance, deadline = 0.0, time.monotonic() + RENDER_TIMEOUT_S
+    while variance <= MIN_CANVAS_VARIANCE and time.monotonic() < deadline:
+        time.sleep(0.5)
+        variance = float(canvas_pixels(canvas).var(axis=(0, 1)).max())
     browser.save_screenshot(str(image_server.out_dir / "browser_image_tab.png"))  # kept beside the server's files
+    assert variance > MIN_CANVAS_VARIANCE, f"the mesh viewer's canvas is blank (variance {variance:.2f})"
     outside = sorted({url for url in requested_urls(browser) if leaves_localhost(url)})
     assert not outside, f"the page requested URL(s) outside localhost: {outside[:10]}"
