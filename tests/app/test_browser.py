@@ -136,7 +136,7 @@ def test_page_generates_and_shows_a_mesh_offline(app_server, browser, tmp_path):
     print(f"browser test: {len(urls)} requests, all local; {time.monotonic() - started:.1f} s")
 
 
-def test_image_tab_uploads_a_picture_and_shows_its_views_and_mesh(image_server, image_assets, browser):
+def test_image_tab_uploads_a_picture_and_shows_its_views_and_mesh(image_server, image_assets, browser, tmp_path):
     """With image_ckpt the Image to mesh tab is there: upload, Generate, the six views and the mesh appear."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
@@ -162,7 +162,8 @@ def test_image_tab_uploads_a_picture_and_shows_its_views_and_mesh(image_server, 
     while variance <= MIN_CANVAS_VARIANCE and time.monotonic() < deadline:
         time.sleep(0.5)
         variance = float(canvas_pixels(canvas).var(axis=(0, 1)).max())
-    browser.save_screenshot(str(image_server.out_dir / "browser_image_tab.png"))  # kept beside the server's files
-    assert variance > MIN_CANVAS_VARIANCE, f"the mesh viewer's canvas is blank (variance {variance:.2f})"
+    screenshot = tmp_path / "image_tab.png"  # not in the server's folder: test_image_tab checks what it holds
+    browser.save_screenshot(str(screenshot))
+    assert variance > MIN_CANVAS_VARIANCE, f"the mesh viewer is blank (variance {variance:.2f}); see {screenshot}"
     outside = sorted({url for url in requested_urls(browser) if leaves_localhost(url)})
     assert not outside, f"the page requested URL(s) outside localhost: {outside[:10]}"
