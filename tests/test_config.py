@@ -24,12 +24,14 @@ from atom.config import (
     GuidanceConfig,
     GuidanceKind,
     Holdout,
+    ImageToMeshConfig,
     InferConfig,
     ModelConfig,
     ReconstructionPreset,
     SDSWeighting,
     TimestepAnneal,
     TrainConfig,
+    ViewSuffix,
     register_configs,
 )
 from atom.guidance.score_distillation import DTYPES as GUIDANCE_DTYPES
@@ -45,7 +47,8 @@ from atom.toyworld.prior import PREDICTION_TYPES
 from atom.toyworld.prior_check import PriorCheckCommandConfig, PriorView
 from atom.toyworld.train_prior import PredictionType, TrainPriorConfig
 
-SCHEMAS = [TrainConfig, InferConfig, EvaluateConfig, TextCacheConfig, PriorCheckCommandConfig, TrainPriorConfig]
+SCHEMAS = [TrainConfig, InferConfig, EvaluateConfig, TextCacheConfig, PriorCheckCommandConfig, TrainPriorConfig,
+           ImageToMeshConfig]
 
 # The str (and list-of-str) fields that are free text (paths, hub ids, names, prompts, devices), not a choice
 # among a few values. A new str field must be added here or be an enum (entries of other branches' schemas may
@@ -66,6 +69,9 @@ FREE_TEXT = {
     "PriorCheckCommandConfig": {"path"},
     "PriorDataConfig": {"cache_dir"},
     "TrainPriorConfig": {"output_dir"},
+    "ImageToMeshConfig": {"image", "prompt", "models", "views_model", "ccms_model", "reconstruction_model", "out_dir",
+                          "device"},
+    "TextToImageConfig": {"path", "text_path"},
 }
 
 
@@ -111,7 +117,7 @@ def test_every_str_field_is_free_text():
 
 @pytest.mark.parametrize(("enum", "accepted"), [
     (SDSWeighting, WEIGHTINGS), (TimestepAnneal, ANNEALS), (Holdout, HOLDOUTS), (DType, tuple(GUIDANCE_DTYPES)),
-    (DType, tuple(TEXT_DTYPES)), (PredictionType, PREDICTION_TYPES), (PriorView, VIEWS),
+    (DType, tuple(TEXT_DTYPES)), (PredictionType, PREDICTION_TYPES), (PriorView, VIEWS), (ViewSuffix, VIEWS),
     (ReconstructionPreset, tuple(RECONSTRUCTION_PRESETS)),
 ])
 def test_enums_match_what_the_rooms_accept(enum, accepted):

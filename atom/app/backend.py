@@ -26,12 +26,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from omegaconf import OmegaConf
-from torch import Tensor
 
 from atom.build import build_prompt_set
 from atom.config import (
     ExportConfig,
-    InferConfig,
     MeshFormat,
     PostprocessConfig,
     PreviewConfig,
@@ -41,7 +39,7 @@ from atom.config import (
 from atom.geometry import Mesh, export_mesh
 from atom.model import resolve_checkpoint
 from atom.pipelines import TextToMeshPipeline, walk
-from atom.pipelines.inference import MeshWriter
+from atom.pipelines.inference import ColorField, MeshWriter
 from atom.prompts import PromptSet
 from atom.prompts.file_names import prompt_slug
 from atom.text import TextEmbeddings, validate_prompts
@@ -168,41 +166,41 @@ class TextToMeshService:
         folder.mkdir(parents=True, exist_ok=True)
         return folder
 
-    def _writer(self, options: MeshOptions, folder: Path) -> MeshWriter:
-        cfg = InferConfig(
-            ckpt=str(self.checkpoint),
-            export=ExportConfig(format=MeshFormat.glb, texture=TextureMode.uv,
-                                texture_resolution=self.texture_resolution),
-            postprocess=PostprocessConfig(largest_component=options.largest_component,
-                                          min_component_fraction=options.min_component_fraction,
-                                          target_faces=options.target_faces, normalize=options.normalize),
-            preview=PreviewConfig(enabled=False))
-        return MeshWriter(cfg.export, cfg.postprocess, cfg.preview, folder)
-
     def _run(self, text: TextEmbeddings, labels: list[str], options: MeshOptions, folder: Path,
              stems: list[str], obj_and_uv: bool) -> Generation:
         started = time.perf_counter()
         triplanes = self.pipeline.triplanes(text)
         meshes = self.pipeline.meshes(triplanes, options.grid_resolution, color=False)
         network_s = time.perf_counter() - started
-        writer = self._writer(options, folder)
-        finished = [self._finish(writer, triplane, mesh, label, folder / stem, obj=obj_and_uv,
-                                 uv=obj_and_uv and options.uv_texture)
+        writer = mesh_writer(options, folder, self.texture_resolution)
+        finished = [finish_mesh(writer, mesh, functools.partial(self.pipeline.colors, triplane), label, folder / stem,
+                                obj=obj_and_uv, uv=obj_and_uv and options.uv_texture)
                     for triplane, mesh, label, stem in zip(triplanes, meshes, labels, stems, strict=True)]
         finish_s = time.perf_counter() - started - network_s
         logger.info("%d mesh(es) into %s: network %.2f s, finishing %.2f s", len(finished), folder, network_s,
                     finish_s)
         return Generation(finished, network_s, finish_s)
 
-    def _finish(self, writer: MeshWriter, triplane: Tensor, mesh: Mesh, label: str, stem: Path, obj: bool,
+
+def mesh_writer(options: MeshOptions, folder: Path, texture_resolution: int) -> MeshWriter:
+    """A ``MeshWriter`` into ``folder`` with the request's clean-up chain, UV textures of ``texture_resolution``
+    pixels, and no previews (the page has its viewer)."""
+    export = ExportConfig(format=MeshFormat.glb, texture=TextureMode.uv, texture_resolution=texture_resolution)
+    postprocess = PostprocessConfig(largest_component=options.largest_component,
+                                    min_component_fraction=options.min_component_fraction,
+                                    target_faces=options.target_faces, normalize=options.normalize)
+    return MeshWriter(export, postprocess, PreviewConfig(enabled=False), folder)
+
+
+def finish_mesh(writer: MeshWriter, mesh: Mesh, color_field: ColorField, label: str, stem: Path, obj: bool,
                 uv: bool) -> MeshFiles:
-        """Clean up and color one extracted mesh ``triplane [3, C, R, R]``, then write ``stem``.glb (+ .obj,
-        + _uv.glb)."""
-        mesh, color = writer.finish(mesh, functools.partial(self.pipeline.colors, triplane))
-        if mesh.is_empty:
-            return MeshFiles(label, None, None, None, 0, 0)
-        cpu = mesh.to("cpu")
-        glb = export_mesh(cpu, stem.with_suffix(".glb"))
-        obj_path = export_mesh(cpu, stem.with_suffix(".obj")) if obj else None
-        uv_glb = writer.write_mesh(mesh, color, stem.with_name(stem.name + "_uv.glb")) if uv else None
-        return MeshFiles(label, glb, obj_path, uv_glb, mesh.num_faces, mesh.num_vertices)
+    """Clean up and color one extracted mesh with its model's ``color_field``, then write ``stem``.glb (vertex
+    colors; + .obj, + _uv.glb with a texture baked from the color field)."""
+    mesh, color = writer.finish(mesh, color_field)
+    if mesh.is_empty:
+        return MeshFiles(label, None, None, None, 0, 0)
+    cpu = mesh.to("cpu")
+    glb = export_mesh(cpu, stem.with_suffix(".glb"))
+    obj_path = export_mesh(cpu, stem.with_suffix(".obj")) if obj else None
+    uv_glb = writer.write_mesh(mesh, color, stem.with_name(stem.name + "_uv.glb")) if uv else None
+    return MeshFiles(label, glb, obj_path, uv_glb, mesh.num_faces, mesh.num_vertices)

@@ -2,7 +2,8 @@
 
 Gradio reads its temporary folder from ``GRADIO_TEMP_DIR`` when it is first imported, so
 ``prepare_environment`` runs before anything imports gradio; everything the app writes then lies under
-``out_dir``: ``meshes/`` (the app's files) and ``gradio/`` (Gradio's copies of them, served to the page).
+``out_dir``: ``meshes/`` and ``images/`` (the app's files) and ``gradio/`` (Gradio's copies of them and the
+uploaded pictures, served to the page).
 """
 
 from __future__ import annotations
@@ -65,11 +66,12 @@ def serve(cfg: AppConfig, block: bool = True):
     out_dir = output_dir(cfg.out_dir, datetime.datetime.now())
     prepare_environment(out_dir)
     from atom.app.backend import example_prompts
-    from atom.app.image_to_mesh import image_to_mesh_availability
+    from atom.app.image_to_mesh import open_image_to_mesh
     from atom.app.ui import build_demo, launch
 
     service, error = open_service(cfg, out_dir)
     examples = example_prompts(service.checkpoint) if service is not None else None
-    demo = build_demo(service, error, examples, cfg, image_to_mesh_availability(cfg.image_ckpt))
+    image = open_image_to_mesh(cfg.image_ckpt, cfg.device, out_dir, cfg.texture_resolution, cfg.max_grid_resolution)
+    demo = build_demo(service, error, examples, cfg, image)
     _, url, _ = launch(demo, cfg, out_dir, block=block)
     return demo, url

@@ -9,19 +9,19 @@ Every handler turns a bad input or a failure into a ``gr.Error`` message in the 
 the server log only). Requests wait in one queue and run one at a time (the model is shared); showing a
 step of an interpolation walk reads the session's cached files and does not wait for the model.
 
-API names (``gradio_client``): ``/generate``, ``/interpolate``, ``/show_step``.
+API names (``gradio_client``): ``/generate``, ``/interpolate``, ``/show_step``; with the image tab
+``/image_views`` then ``/image_mesh``.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
-from collections.abc import Iterator
 from pathlib import Path
 
 import gradio as gr
 
 from atom.app.backend import MeshFiles, MeshOptions, TextToMeshService
+from atom.app.errors import user_errors
 from atom.app.image_to_mesh import Availability, image_to_mesh_tab
 from atom.config import AppConfig
 from atom.prompts import PromptSet
@@ -37,21 +37,6 @@ EXAMPLES_PER_PAGE = 8
 def offline_theme() -> gr.themes.Base:
     """Gradio's base theme with system fonts only: the page loads no font from anywhere."""
     return gr.themes.Base(font=SYSTEM_FONTS, font_mono=SYSTEM_MONO_FONTS)
-
-
-@contextlib.contextmanager
-def user_errors(what: str) -> Iterator[None]:
-    """Bad input (``ValueError``) -> its message in the page; anything else -> a short message in the page
-    and the traceback in the server log."""
-    try:
-        yield
-    except gr.Error:
-        raise
-    except ValueError as err:
-        raise gr.Error(str(err)) from None
-    except Exception as err:
-        logger.exception("%s failed", what)
-        raise gr.Error(f"{what} failed: {type(err).__name__}: {err} (details in the server log)") from None
 
 
 def build_demo(service: TextToMeshService | None, load_error: str | None, examples: PromptSet | None,
@@ -163,7 +148,7 @@ def build_demo(service: TextToMeshService | None, load_error: str | None, exampl
                                [frames, step, walk_viewer, walk_caption, walk_info], api_name="interpolate")
                 step.change(show_step, [frames, step], [walk_viewer, walk_caption], api_name="show_step",
                             concurrency_limit=None, show_progress="hidden")
-            image_to_mesh_tab(image)
+            image_to_mesh_tab(image, cfg, VIEWER_BACKGROUND)
     return demo
 
 
@@ -194,4 +179,4 @@ def launch(demo: gr.Blocks, cfg: AppConfig, out_dir: Path, block: bool = True):
     return demo.launch(
         server_name=cfg.host, server_port=cfg.port, prevent_thread_lock=not block, share=False, inbrowser=False,
         show_error=False, ssr_mode=False, pwa=False, mcp_server=False, enable_monitoring=False,
-        theme=offline_theme(), allowed_paths=[str(out_dir / "meshes")], quiet=False)
+        theme=offline_theme(), allowed_paths=[str(out_dir / "meshes"), str(out_dir / "images")], quiet=False)

@@ -52,11 +52,12 @@ def check_strip_order(order: Sequence[str]) -> tuple[str, ...]:
     return order
 
 
-def read_image(path: Path, background: float = CRM_BACKGROUND) -> Tensor:
-    """One image file -> ``[3, H, W]`` float in [0, 1]; alpha composited over ``background``.
+def read_pixels(path: Path) -> Tensor:
+    """One 8-bit image file -> ``[3, H, W]`` (RGB) or ``[4, H, W]`` (RGBA: the file has an alpha channel or a
+    transparent palette color) float in [0, 1], alpha not applied.
 
     Raises:
-        ViewInputError: unreadable file, not 8 bits per channel, or an alpha channel with no pixel above zero.
+        ViewInputError: unreadable file, or not 8 bits per channel.
     """
     try:
         with Image.open(path) as image:
@@ -66,9 +67,20 @@ def read_image(path: Path, background: float = CRM_BACKGROUND) -> Tensor:
             has_alpha = image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
             pixels = np.asarray(image.convert("RGBA" if has_alpha else "RGB"))  # uint8 [H, W, C]
     except (OSError, UnidentifiedImageError, ValueError) as err:
+        if isinstance(err, ViewInputError):
+            raise
         raise ViewInputError(f"cannot read image {str(path)!r}: {err}") from err
-    values = torch.from_numpy(pixels.copy()).permute(2, 0, 1).float() / 255.0
-    if not has_alpha:
+    return torch.from_numpy(pixels.copy()).permute(2, 0, 1).float() / 255.0
+
+
+def read_image(path: Path, background: float = CRM_BACKGROUND) -> Tensor:
+    """One image file -> ``[3, H, W]`` float in [0, 1]; alpha composited over ``background``.
+
+    Raises:
+        ViewInputError: unreadable file, not 8 bits per channel, or an alpha channel with no pixel above zero.
+    """
+    values = read_pixels(path)
+    if values.shape[0] == 3:
         return values
     rgb, alpha = values[:3], values[3:]
     if not bool((alpha > 0).any()):

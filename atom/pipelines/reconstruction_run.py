@@ -29,11 +29,20 @@ from omegaconf import OmegaConf
 from tqdm import tqdm
 
 from atom.build import resolve_device
-from atom.config import ReconstructConfig, TextureMode
+from atom.config import ImageToMeshConfig, ReconstructConfig, TextureMode
+from atom.geometry import Mesh
 from atom.model import resolve_checkpoint
 from atom.pipelines.crm_inputs import check_strip_order, fit_tile_size, read_views
 from atom.pipelines.index_page import write_index
-from atom.pipelines.inference import SUMMARY_NAME, InferenceError, MeshWriter, output_dir, output_problems, timer
+from atom.pipelines.inference import (
+    SUMMARY_NAME,
+    ColorField,
+    InferenceError,
+    MeshWriter,
+    output_dir,
+    output_problems,
+    timer,
+)
 from atom.pipelines.reconstruction import ReconstructionPipeline, check_view_tensors
 from atom.render.crm_views import CRM_VIEW_NAMES
 from atom.render.images import image_grid
@@ -45,8 +54,8 @@ TEXTURED_FORMATS = ("glb", "obj")
 STAGES = ("read", "load", "network", "extract", "write")
 
 
-def check_settings(cfg: ReconstructConfig) -> None:
-    """Numbers and combinations Hydra's types cannot check."""
+def check_settings(cfg: ReconstructConfig | ImageToMeshConfig) -> None:
+    """Numbers and combinations Hydra's types cannot check (the grid and output settings both commands share)."""
     problems = []
     if cfg.grid_resolution is not None and cfg.grid_resolution < 2:
         problems.append(f"grid_resolution must be >= 2 or null (the model's), got {cfg.grid_resolution}")
@@ -94,25 +103,22 @@ def run_reconstruction(cfg: ReconstructConfig) -> dict:
               dynamic_ncols=True, postfix="read") as bar:
         with timer(timing, "read_s"):  # format errors first: reading is cheaper than loading the model
             views, ccm = read_inputs(cfg)
-        _advance(bar, "load")
+        advance_stage(bar, "load")
         with timer(timing, "load_s"):
             checkpoint = resolve_checkpoint(cfg.ckpt)
             pipeline = ReconstructionPipeline.from_pretrained(checkpoint, device=device)
             views, ccm = fit_inputs(cfg, views, ccm, pipeline.tile_size)
-        _advance(bar, "network")
+        advance_stage(bar, "network")
         out_dir.mkdir(parents=True, exist_ok=True)
         generator = torch.Generator(device).manual_seed(cfg.seed)
         with timer(timing, "network_s"):
             triplanes = pipeline.triplanes(views, ccm, generator)
-        _advance(bar, "extract")
+        advance_stage(bar, "extract")
         with timer(timing, "extract_s"):
             mesh = pipeline.meshes(triplanes, cfg.grid_resolution)[0]
-        _advance(bar, "write")
+        advance_stage(bar, "write")
         with timer(timing, "write_s"):  # clean-up, colors, UV baking, export and previews
-            writer = MeshWriter(cfg.export, cfg.postprocess, cfg.preview, out_dir)
-            record, _ = writer.process(mesh, pipeline.color_field(triplanes[0]), MESH_STEM, "", True)
-            if cfg.preview.enabled:
-                record["input_preview"] = _save_inputs(views[0], ccm[0], out_dir)
+            record = write_reconstruction(cfg, mesh, pipeline.color_field(triplanes[0]), views[0], ccm[0], out_dir)
         bar.update(1)
     if record["status"] != "ok":
         logger.warning("the reconstruction is empty: no surface crosses the grid; nothing exported")
@@ -133,12 +139,24 @@ def run_reconstruction(cfg: ReconstructConfig) -> dict:
     return summary
 
 
-def _advance(bar: tqdm, stage: str) -> None:
+def write_reconstruction(cfg: ReconstructConfig | ImageToMeshConfig, mesh: Mesh, color_field: ColorField,
+                         views: torch.Tensor, ccm: torch.Tensor, out_dir: Path) -> dict:
+    """Clean up, color, export (``mesh.<format>``, UV-textured by default) and preview one reconstructed mesh,
+    with ``previews/inputs.png`` of its views and CCMs ``[6, 3, S, S]``; returns its summary record."""
+    writer = MeshWriter(cfg.export, cfg.postprocess, cfg.preview, out_dir)
+    record, _ = writer.process(mesh, color_field, MESH_STEM, "", True)
+    if cfg.preview.enabled:
+        record["input_preview"] = save_inputs_preview(views, ccm, out_dir)
+    return record
+
+
+def advance_stage(bar: tqdm, stage: str) -> None:
+    """One stage done: move the progress bar and name the next stage."""
     bar.update(1)
     bar.set_postfix_str(stage)
 
 
-def _save_inputs(views: torch.Tensor, ccm: torch.Tensor, out_dir: Path) -> str:
+def save_inputs_preview(views: torch.Tensor, ccm: torch.Tensor, out_dir: Path) -> str:
     """``previews/inputs.png``: views ``[6, 3, S, S]`` on the top row, CCMs below; returns its relative path."""
     path = out_dir / "previews" / "inputs.png"
     path.parent.mkdir(exist_ok=True)

@@ -1,7 +1,8 @@
 """A real app server for the API and browser tests: ``python -m atom.app`` in a subprocess on a free port.
 
 The server runs on the tiny untrained checkpoint (``atom.testing.tiny_training.tiny_checkpoint``), with its
-own empty working directory and home, so the tests can see everything it writes.
+own empty working directory and home, so the tests can see everything it writes; ``image_server`` also has the
+image tab, on tiny random stage models (``atom.testing.tiny_image_to_mesh``).
 """
 
 from __future__ import annotations
@@ -15,8 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
+from PIL import Image
 
+from atom.testing.tiny_image_to_mesh import tiny_image_to_mesh_models, toy_picture
 from atom.testing.tiny_training import tiny_checkpoint
 
 REPO = Path(__file__).resolve().parents[2]
@@ -69,27 +73,62 @@ def app_checkpoint(tmp_path_factory) -> Path:
     return tiny_checkpoint(tmp_path_factory.mktemp("app_assets"))
 
 
-@pytest.fixture(scope="session")
-def app_server(tmp_path_factory, app_checkpoint) -> AppServer:
-    root = tmp_path_factory.mktemp("app_server")
+def start_app(root: Path, checkpoint: Path, *options: str) -> AppServer:
+    """``python -m atom.app`` on ``checkpoint`` in a subprocess with its own working directory and home under
+    ``root``, serving on a free port (stop it with :func:`stop_app`)."""
     cwd, home, out_dir, log = root / "cwd", root / "home", root / "out", root / "server.log"
     cwd.mkdir()
     home.mkdir()
     port = find_free_port()
     env = {**os.environ, "HOME": str(home), "PYTHONPATH": str(REPO), "PYTHONDONTWRITEBYTECODE": "1",
            "HF_HUB_OFFLINE": "1", "WANDB_MODE": "offline"}
-    command = [sys.executable, "-m", "atom.app", f"ckpt={app_checkpoint.parent.parent}", f"port={port}",
-               f"out_dir={out_dir}", f"grid_resolution={GRID}", "device=cpu"]
+    command = [sys.executable, "-m", "atom.app", f"ckpt={checkpoint.parent.parent}", f"port={port}",
+               f"out_dir={out_dir}", f"grid_resolution={GRID}", "device=cpu", *options]
     with log.open("wb") as stream:
         process = subprocess.Popen(command, cwd=cwd, env=env, stdout=stream, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
     try:
         wait_until_serving(url, process, log)
-        yield AppServer(url, out_dir, cwd, home, log, process)
+    except BaseException:
+        stop_app(process)
+        raise
+    return AppServer(url, out_dir, cwd, home, log, process)
+
+
+def stop_app(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@pytest.fixture(scope="session")
+def app_server(tmp_path_factory, app_checkpoint) -> AppServer:
+    server = start_app(tmp_path_factory.mktemp("app_server"), app_checkpoint)
+    try:
+        yield server
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_app(server.process)
+
+
+@pytest.fixture(scope="session")
+def image_assets(tmp_path_factory) -> dict:
+    """Tiny image-to-mesh stage models, an RGBA toy picture off-centre in a wider canvas, a blank picture."""
+    root = tmp_path_factory.mktemp("image_tab_assets")
+    blank = root / "blank.png"
+    Image.fromarray(np.full((40, 40, 3), 255, np.uint8)).save(blank)
+    return {"models": tiny_image_to_mesh_models(root / "models"), "blank": blank,
+            "cut_out": toy_picture(root / "cube.png", rgba=True, canvas=(48, 64), offset=(10, 4))}
+
+
+@pytest.fixture(scope="session")
+def image_server(tmp_path_factory, app_checkpoint, image_assets) -> AppServer:
+    """The app with its image tab (``image_ckpt=`` the tiny stage models)."""
+    server = start_app(tmp_path_factory.mktemp("image_server"), app_checkpoint, f"image_ckpt={image_assets['models']}",
+                       "texture_resolution=32")
+    try:
+        yield server
+    finally:
+        stop_app(server.process)

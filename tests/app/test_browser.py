@@ -134,3 +134,36 @@ def test_page_generates_and_shows_a_mesh_offline(app_server, browser, tmp_path):
     outside = sorted({url for url in urls if leaves_localhost(url)})
     assert not outside, f"the page requested {len(outside)} URL(s) outside localhost: {outside[:10]}"
     print(f"browser test: {len(urls)} requests, all local; {time.monotonic() - started:.1f} s")
+
+
+def test_image_tab_uploads_a_picture_and_shows_its_views_and_mesh(image_server, image_assets, browser, tmp_path):
+    """With image_ckpt the Image to mesh tab is there: upload, Generate, the six views and the mesh appear."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get(image_server.url)
+    tab = WebDriverWait(browser, 60).until(
+        lambda d: d.find_element(By.XPATH, "//button[@role='tab'][contains(., 'Image to mesh')]"))
+    tab.click()
+    upload = WebDriverWait(browser, 30).until(
+        lambda d: d.find_element(By.CSS_SELECTOR, "#image-input input[type=file]"))
+    upload.send_keys(str(image_assets["cut_out"]))
+    WebDriverWait(browser, 30).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#image-input img"))
+    browser.find_element(By.CSS_SELECTOR, "#image-generate").click()
+    WebDriverWait(browser, RENDER_TIMEOUT_S).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#image-views img"),
+                                                   message="the six views never appeared")
+    WebDriverWait(browser, RENDER_TIMEOUT_S).until(lambda d: "faces" in d.find_element(By.ID, "image-info").text,
+                                                   message="no mesh summary on the page")
+    viewer = browser.find_element(By.ID, "image-viewer")
+    browser.execute_script("arguments[0].scrollIntoView();", viewer)  # the viewer starts once on screen
+    (canvas,) = WebDriverWait(browser, RENDER_TIMEOUT_S).until(
+        lambda d: d.find_elements(By.CSS_SELECTOR, "#image-viewer canvas"), message="no 3D viewer canvas for the mesh")
+    variance, deadline = 0.0, time.monotonic() + RENDER_TIMEOUT_S
+    while variance <= MIN_CANVAS_VARIANCE and time.monotonic() < deadline:
+        time.sleep(0.5)
+        variance = float(canvas_pixels(canvas).var(axis=(0, 1)).max())
+    screenshot = tmp_path / "image_tab.png"  # not in the server's folder: test_image_tab checks what it holds
+    browser.save_screenshot(str(screenshot))
+    assert variance > MIN_CANVAS_VARIANCE, f"the mesh viewer is blank (variance {variance:.2f}); see {screenshot}"
+    outside = sorted({url for url in requested_urls(browser) if leaves_localhost(url)})
+    assert not outside, f"the page requested URL(s) outside localhost: {outside[:10]}"
