@@ -93,22 +93,29 @@ def load_pipeline(cfg: ImageToMeshConfig, device: torch.device) -> ImageToMeshPi
                                                reconstruction=cfg.reconstruction_model, device=device)
 
 
-def sample_prompt_image(cfg: TextToImageConfig, prompt: str, generator: torch.Generator,
-                        device: torch.device) -> tuple[Tensor, str]:
-    """Draw one picture ``[3, H, W]`` in [0, 1] for ``prompt`` from the text-to-image model; returns it and the
-    caption it was drawn from (the prompt with its view suffix)."""
+def sample_prompt_images(cfg: TextToImageConfig, prompts: list[str], generator: torch.Generator,
+                         device: torch.device) -> tuple[Tensor, list[str]]:
+    """Draw one picture per prompt from the text-to-image model: ``[B, 3, H, W]`` in [0, 1], and the captions
+    they were drawn from (each prompt with its view suffix)."""
     from atom.text import MiniLMTextEncoder
     from atom.toyworld.prior import load_prior, sample_prior
 
-    caption = view_prompt(prompt, cfg.view.value) if cfg.view is not None else prompt
+    captions = [view_prompt(prompt, cfg.view.value) if cfg.view is not None else prompt for prompt in prompts]
     unet, scheduler = load_prior(cfg.path)
     unet = unet.to(device)
     encoder = MiniLMTextEncoder(cfg.text_path, max_length=cfg.text_max_length)
-    cond = encoder.encode([caption]).tokens
+    cond = encoder.encode(captions).tokens
     uncond = encoder.encode([""], allow_empty=True).tokens
-    image = sample_prior(unet, scheduler, cond, uncond, cfg.guidance_scale, cfg.num_inference_steps,
-                         generator=generator)[0]
-    return image, caption
+    images = sample_prior(unet, scheduler, cond, uncond, cfg.guidance_scale, cfg.num_inference_steps,
+                          generator=generator)
+    return images, captions
+
+
+def sample_prompt_image(cfg: TextToImageConfig, prompt: str, generator: torch.Generator,
+                        device: torch.device) -> tuple[Tensor, str]:
+    """One picture ``[3, H, W]`` for ``prompt`` (:func:`sample_prompt_images`) and its caption."""
+    images, captions = sample_prompt_images(cfg, [prompt], generator, device)
+    return images[0], captions[0]
 
 
 def run_image_to_mesh(cfg: ImageToMeshConfig) -> dict:
