@@ -39,7 +39,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch import Tensor
 
 from atom.config import CONF_DIR, asset_path
-from atom.prompts.views import VIEWS, view_prompt
+from atom.prompts.views import DREAMFUSION4, VIEWS, ViewScheme, read_view_scheme, view_prompt
 from atom.render import Cameras, look_at
 from atom.render.images import image_grid
 from atom.text import MiniLMTextEncoder
@@ -63,17 +63,12 @@ FOREGROUND_THRESHOLD = 0.2
 
 # Cameras of each view, dense enough that every ground-truth render has a reference of its own shape
 # close in silhouette: the elevations the trainer uses (-10..45), azimuths every 7.5 degrees inside the
-# view's sector (`Cameras.view_labels`: front |az| < 45, back |az| > 135, side between), and distances
+# view's sectors (edges included) in the prior's view scheme (`atom.prompts.views.ViewScheme`), and distances
 # every ~4 % of apparent size, spanning distance 2.5..3.0 seen with fov 40..45 (references use fov 42.5):
 # sizes matter (capsule and torus, sphere and cylinder differ in little else at 32 px).
-_ELEVATIONS = (-10.0, 1.0, 12.0, 23.0, 34.0, 45.0)
-_SECTOR = tuple(-45.0 + 7.5 * i for i in range(13))  # -45 .. 45
-VIEW_ANGLES = {
-    "front": (_ELEVATIONS, _SECTOR),
-    "side": (_ELEVATIONS, tuple(a + 90.0 for a in _SECTOR) + tuple(a - 90.0 for a in _SECTOR)),
-    "back": (_ELEVATIONS, tuple(a + 180.0 for a in _SECTOR)),
-    "overhead": ((65.0, 75.0, 85.0), tuple(15.0 * i for i in range(24))),
-}
+REFERENCE_ELEVATIONS = (-10.0, 1.0, 12.0, 23.0, 34.0, 45.0)
+REFERENCE_AZIMUTH_STEP = 7.5
+OVERHEAD_ANGLES = ((65.0, 75.0, 85.0), tuple(15.0 * i for i in range(24)))
 REFERENCE_DISTANCES = (2.34, 2.45, 2.55, 2.66, 2.77, 2.87, 2.98, 3.08, 3.19)
 REFERENCE_FOV = 42.5
 
@@ -116,13 +111,29 @@ class References:
     silhouettes: Tensor
 
 
+def prior_view_scheme(path: str | Path) -> ViewScheme:
+    """The view scheme a prior folder was trained with; a folder without ``view_scheme.json`` predates them and
+    was trained with DreamFusion's four views (logged)."""
+    scheme = read_view_scheme(path)
+    if scheme is None:
+        logger.info("%s has no view_scheme.json: assuming view scheme %r", path, DREAMFUSION4.name)
+        return DREAMFUSION4
+    return scheme
+
+
 def reference_cameras(view: str = "front", elevations: Sequence[float] | None = None,
                       azimuths: Sequence[float] | None = None,
-                      distances: Sequence[float] = REFERENCE_DISTANCES) -> Cameras:
-    """The grid (elevation x azimuth x distance) of reference cameras of a view, fov `REFERENCE_FOV`."""
-    if view not in VIEWS:
-        raise ValueError(f"view must be one of {VIEWS}, got {view!r}")
-    default_elevations, default_azimuths = VIEW_ANGLES[view]
+                      distances: Sequence[float] = REFERENCE_DISTANCES,
+                      scheme: ViewScheme = DREAMFUSION4) -> Cameras:
+    """The grid (elevation x azimuth x distance) of reference cameras of a view of ``scheme``, fov
+    `REFERENCE_FOV`."""
+    if view not in scheme.labels:
+        raise ValueError(f"view must be one of {scheme.labels} (view scheme {scheme.name!r}), got {view!r}")
+    if view == "overhead":
+        default_elevations, default_azimuths = OVERHEAD_ANGLES
+    else:
+        default_elevations = REFERENCE_ELEVATIONS
+        default_azimuths = tuple(scheme.sector_azimuths(view, REFERENCE_AZIMUTH_STEP))
     axes = [torch.tensor(values, dtype=torch.float32)
             for values in (elevations or default_elevations, azimuths or default_azimuths, distances)]
     grid = torch.cartesian_prod(*axes)
@@ -132,13 +143,14 @@ def reference_cameras(view: str = "front", elevations: Sequence[float] | None = 
 def build_references(resolution: int = 32, view: str = "front", supersample: int = 2,
                      mesh_resolution: int = 48, elevations: Sequence[float] | None = None,
                      azimuths: Sequence[float] | None = None,
-                     distances: Sequence[float] = REFERENCE_DISTANCES, ambient: float = 0.3) -> References:
+                     distances: Sequence[float] = REFERENCE_DISTANCES, ambient: float = 0.3,
+                     scheme: ViewScheme = DREAMFUSION4) -> References:
     """Ground-truth references rendered as the prior's training data is (`atom.toyworld.renders`).
 
     Silhouettes use albedo shading in dark grey, whose foreground edge matches that of the saturated
     colors; color references use lambertian shading lit from the camera, over all shapes and cameras.
     """
-    cameras = reference_cameras(view, elevations, azimuths, distances)
+    cameras = reference_cameras(view, elevations, azimuths, distances, scheme)
     lights = torch.nn.functional.normalize(cameras.position(), dim=-1)
     lambertian = ["lambertian"] * len(cameras)
     silhouettes, color_sums = [], torch.zeros(len(COLORS), 3)
@@ -200,7 +212,8 @@ def check_prior(path: str | None = None, guidance_scale: float = SAMPLE_GUIDANCE
         guidance_scale, num_inference_steps, eta: classifier-free guidance scale, DDIM steps and noise
             (`atom.toyworld.prior.sample_prior`).
         seed: seeds the initial noise.
-        view: the view suffix of every prompt, one of `atom.prompts.views.VIEWS`.
+        view: the view suffix of every prompt, one of the labels of the prior's view scheme
+            (`prior_view_scheme`).
         text_max_length: MiniLM token length the prior was trained with.
         references: prebuilt `build_references(view=view)` (built here when None).
 
@@ -211,6 +224,10 @@ def check_prior(path: str | None = None, guidance_scale: float = SAMPLE_GUIDANCE
         [64, 3, H, W] in [0, 1] (row-major: shape i, color j at i * 8 + j).
     """
     path = asset_path("toy_prior") if path is None else str(path)
+    scheme = prior_view_scheme(path)
+    if view not in scheme.labels:
+        raise ValueError(f"view must be one of {scheme.labels} (the view scheme {scheme.name!r} of {path}), "
+                         f"got {view!r}")
     unet, scheduler = load_prior(path)
     objects = toy64()
     encoder = MiniLMTextEncoder(max_length=text_max_length)
@@ -219,7 +236,7 @@ def check_prior(path: str | None = None, guidance_scale: float = SAMPLE_GUIDANCE
     generator = torch.Generator().manual_seed(seed)
     samples = sample_prior(unet, scheduler, cond, uncond, guidance_scale, num_inference_steps, eta, generator)
     if references is None:
-        references = build_references(unet.config.sample_size, view)
+        references = build_references(unet.config.sample_size, view, scheme=scheme)
     colors = classify_color(samples, references).tolist()
     shapes = classify_shape(samples, references).tolist()
     results = []
