@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+
 @dataclass
 class Cameras:
     """A batch of B orbit cameras; every field is a float tensor of shape [B] on one device.

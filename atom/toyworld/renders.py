@@ -6,8 +6,9 @@ distance 2.5..3.0, fov 40..45), shading drawn per image from albedo / lambertian
 ``shading_probs`` (the trainer's default 0.2 / 0.6 / 0.2 here; the bundled prior was trained with
 0.3 / 0.7 / 0, see `atom.toyworld.train_prior`), ambient 0.3, a light near the camera
 (`random_light_directions`), white background. Captions name each camera's view with a view scheme
-(`atom.prompts.views.ViewScheme`; the trainer names its cameras with the same function). Like the trainer's stage 2, meshes are rasterized at a
-higher resolution (``supersample`` x) and resized with the guidance model's own antialiased resize.
+(`atom.prompts.views.ViewScheme`; the trainer names its cameras with the same function). Like the
+trainer's stage 2, meshes are rasterized at a higher resolution (``supersample`` x) and resized with the
+guidance model's own antialiased resize.
 
 Geometry does not depend on color, so each shape is rasterized once per camera and its buffers are
 shaded in all eight colors (each with its own shading mode and light): eight times fewer rasterizations
