@@ -33,7 +33,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from atom.config import CONF_DIR, register_configs
+from atom.config import CONF_DIR, ViewSchemeName, register_configs
 from atom.prompts.views import get_view_scheme
 from atom.text import MiniLMTextEncoder
 from atom.toyworld.prior import (
@@ -60,7 +60,7 @@ class PriorDataConfig:
     shading_probs: list[float] = field(default_factory=lambda: [0.3, 0.7, 0.0])
     # how captions name the view (`atom.prompts.views.VIEW_SCHEMES`); saved with the weights. sectors8: eight
     # 45-degree sectors, narrower than a cube's symmetry period, so the caption fixes the object's yaw
-    view_scheme: str = "sectors8"
+    view_scheme: ViewSchemeName = ViewSchemeName.sectors8
     cache_dir: Optional[str] = "~/.cache/atom/toy_renders"  # noqa: UP045 (OmegaConf needs typing.Optional)
 
 
@@ -163,7 +163,7 @@ def train_prior(cfg: TrainPriorConfig | DictConfig) -> dict[str, Any]:
     load_at_start = os.getloadavg()
     torch.manual_seed(cfg.seed)
     data = cfg.data
-    scheme = get_view_scheme(data.view_scheme)
+    scheme = get_view_scheme(data.view_scheme.value)
     renders = render_dataset(resolution=data.resolution, views_per_object=data.views_per_object,
                              seed=cfg.seed, supersample=data.supersample,
                              mesh_resolution=data.mesh_resolution, shading_probs=tuple(data.shading_probs),
@@ -301,7 +301,7 @@ def model_card(cfg: TrainPriorConfig | DictConfig, summary: dict[str, Any],
         f"rasterized at {data.supersample * data.resolution} px from marching-tetrahedra meshes "
         f"(grid {data.mesh_resolution}), resized to {data.resolution} px;",
         f"{summary['distinct_captions']} distinct captions; views named by the view scheme "
-        f"`{data.view_scheme}` (`atom.prompts.views`,",
+        f"`{data.view_scheme.value}` (`atom.prompts.views`,",
         "recorded in `view_scheme.json`: score distillation must caption its cameras with the same scheme).",
         "",
         "## Training",

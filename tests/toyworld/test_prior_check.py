@@ -131,7 +131,7 @@ def test_command_config_is_typed_and_reaches_check_prior(monkeypatch, tmp_path):
     assert "prior_check guidance_scale=2.5 num_inference_steps=7 eta=0.5 seed=3 view=back" in card
     with pytest.raises(Exception) as info:
         _check_config("view=top")
-    assert "Invalid value 'top', expected one of [front, side, back, overhead]" in str(info.value.__cause__)
+    assert "Invalid value 'top', expected one of [front, side, back, overhead, front-right" in str(info.value.__cause__)
 
 
 def test_train_prior_config_composes_with_the_shared_check_settings():
