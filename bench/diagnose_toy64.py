@@ -2,6 +2,7 @@
 
     python bench/diagnose_toy64.py cameras   # trainer cameras/labels vs the prior's data; a cube through each path
     python bench/diagnose_toy64.py x0        # where the guided x0 (the SDS target) moves a cube / a barrel render
+    python bench/diagnose_toy64.py captions  # how far each caption word (view, color, shape) moves the prediction
     python bench/diagnose_toy64.py samples   # the prior's own cube samples: cube or barrel silhouettes, which yaw
     python bench/diagnose_toy64.py init      # symmetry at initialisation; can the network represent a cube/torus
     python bench/diagnose_toy64.py single --prompt "a red cube"   # single-prompt SDS, free triplane, no amortization
@@ -323,6 +324,31 @@ def yaw_preference(guidance, encoder, cube_mesh: Mesh, barrel: Mesh, args, schem
                  "share of seeds preferring face-on"], rows))
 
 
+# ----------------------------------------------------------------------------------------------- captions
+def cmd_captions(args) -> None:
+    """How much each word of the caption moves the prior's prediction: rms difference of the UNet output (v or
+    eps) for a red cube rendered at 16 azimuths (elevation 15), same noise, captions differing in one word."""
+    cfg = toy64_config(tuple(args.override))
+    scheme = view_scheme(cfg)
+    encoder = build_text_encoder(cfg.text, torch.device("cpu"))
+    unet, scheduler = load_prior(cfg.guidance.path)
+    base = f"a red cube, {scheme.labels[0]} view"
+    others = [f"a red cube, {view} view" for view in scheme.labels[1:-1]]
+    others += ["a blue cube, front view", "a red sphere, front view"]
+    tokens = encoder.encode([base, *others]).tokens
+    cams = look_at(CAMERA["elevation"], torch.arange(16) * 22.5, CAMERA["distance"], CAMERA["fov"])
+    x0 = render_mesh_images(ToyObject(SHAPES[SHAPE_INDEX["cube"]], COLORS[0]).ground_truth_mesh(48), cams) * 2 - 1
+    noise = torch.randn(x0.shape, generator=torch.Generator().manual_seed(0))
+    rows = []
+    for timestep in args.timesteps:
+        t = torch.full((len(x0),), timestep)
+        noisy = scheduler.add_noise(x0, noise, t)
+        with torch.no_grad():
+            outs = [unet(noisy, t, encoder_hidden_states=row.expand(len(x0), -1, -1)).sample for row in tokens]
+        rows.append([timestep, *(float((out - outs[0]).pow(2).mean().sqrt()) for out in outs[1:])])
+    print(table(["t", *(f"'{base}' vs '{other}'" for other in others)], rows))
+
+
 # ----------------------------------------------------------------------------------------------- samples
 def cmd_samples(args) -> None:
     cfg = toy64_config(tuple(args.override))
@@ -539,6 +565,8 @@ def main() -> None:
     sub = parser.add_subparsers(dest="command", required=True)
     cameras = sub.add_parser("cameras")
     x0 = sub.add_parser("x0")
+    captions = sub.add_parser("captions")
+    captions.add_argument("--timesteps", type=int, nargs="+", default=[200, 500, 800])
     x0.add_argument("--seeds", type=int, default=8)
     x0.add_argument("--timesteps", type=int, nargs="+", default=[200, 400, 600, 800, 950])
     samples = sub.add_parser("samples")
@@ -559,14 +587,14 @@ def main() -> None:
                         help="first regress the triplane and SDF head onto the true SDF for this many steps")
     single.add_argument("--truth-yaw", type=float, default=0.0,
                         help="with --start-from-truth: the true shape turned by this many degrees about +Z")
-    for command in (cameras, x0, samples, single):
+    for command in (cameras, x0, captions, samples, single):
         command.add_argument("--override", nargs="*", default=[],
                              help="Hydra overrides of the toy64 config, e.g. guidance.path=DIR "
                                   "guidance.view_scheme=sectors8")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    {"cameras": cmd_cameras, "x0": cmd_x0, "samples": cmd_samples, "init": cmd_init, "single": cmd_single}[
-        args.command](args)
+    {"cameras": cmd_cameras, "x0": cmd_x0, "captions": cmd_captions, "samples": cmd_samples, "init": cmd_init,
+     "single": cmd_single}[args.command](args)
 
 
 if __name__ == "__main__":
