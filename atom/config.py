@@ -36,6 +36,13 @@ class GuidanceKind(Enum):
     latent = "latent"  # Stable Diffusion, through its VAE
 
 
+class ViewSchemeName(Enum):
+    """How view-dependent prompts name a camera's view (``atom.prompts.views.VIEW_SCHEMES``)."""
+
+    dreamfusion4 = "dreamfusion4"  # front / side / back / overhead, DreamFusion's 90-degree sectors
+    sectors8 = "sectors8"  # eight 45-degree sectors (front, front-right, right, ...) and overhead
+
+
 class PromptSource(Enum):
     toy64 = "toy64"
     list = "list"
@@ -91,12 +98,19 @@ class InterpolationMode(Enum):
 
 
 class ViewSuffix(Enum):
-    """DreamFusion's view suffix of a caption (``atom.prompts.views.VIEWS``): "a red cube, front view"."""
+    """The view suffix of a caption, "a red cube, front view": a label of any view scheme
+    (``atom.prompts.views.VIEWS``; the text-to-image model's own scheme decides which it knows)."""
 
     front = "front"
     side = "side"
     back = "back"
     overhead = "overhead"
+    front_right = "front-right"
+    right = "right"
+    back_right = "back-right"
+    back_left = "back-left"
+    left = "left"
+    front_left = "front-left"
 
 
 class DType(Enum):
@@ -215,6 +229,9 @@ class GuidanceConfig:
     ``text`` is the guidance model's own encoder (null: share the model's); ``negative_prompt`` is encoded
     as the unconditional branch of classifier-free guidance. The timestep range's upper end anneals from
     ``t_max`` to ``final_t_max`` between training progress ``anneal_start`` and ``anneal_end`` (fractions).
+    ``view_scheme`` names the cameras' views in the prompts (a key of ``atom.prompts.views.VIEW_SCHEMES``:
+    ``dreamfusion4`` front/side/back/overhead, ``sectors8`` eight 45-degree sectors); a guidance folder that
+    records its own (``view_scheme.json``, the toy prior) must agree, or training refuses to start.
     """
 
     kind: GuidanceKind = GuidanceKind.pixel
@@ -236,6 +253,7 @@ class GuidanceConfig:
     grad_clip: float | None = None
     use_attention_mask: bool = False  # DeepFloyd IF and Stable Diffusion attend to padding: leave it off
     negative_prompt: str = ""
+    view_scheme: ViewSchemeName = ViewSchemeName.dreamfusion4
     text: TextConfig | None = None
 
 

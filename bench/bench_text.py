@@ -16,7 +16,8 @@ import time
 import torch
 from timing import machine_header, median_times
 
-from atom.prompts import VIEWS, PromptSet, view_prompt
+from atom.prompts import PromptSet, view_prompt
+from atom.prompts.views import DREAMFUSION4
 from atom.text import EmbeddingCache, MiniLMTextEncoder
 
 COLORS = ["red", "orange", "yellow", "green", "blue", "purple", "white", "black"]
@@ -31,7 +32,7 @@ def main() -> None:
     device = torch.device(args.device)
 
     prompts = PromptSet.from_grid("a {color} {shape}", {"color": COLORS, "shape": SHAPES}).prompts
-    everything = prompts + [view_prompt(prompt, view) for prompt in prompts for view in VIEWS]
+    everything = prompts + [view_prompt(prompt, view) for prompt in prompts for view in DREAMFUSION4.labels]
     start = time.perf_counter()
     encoder = MiniLMTextEncoder(device=args.device)
     load_s = time.perf_counter() - start

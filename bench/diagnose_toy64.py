@@ -2,6 +2,7 @@
 
     python bench/diagnose_toy64.py cameras   # trainer cameras/labels vs the prior's data; a cube through each path
     python bench/diagnose_toy64.py x0        # where the guided x0 (the SDS target) moves a cube / a barrel render
+    python bench/diagnose_toy64.py captions  # how far each caption word (view, color, shape) moves the prediction
     python bench/diagnose_toy64.py samples   # the prior's own cube samples: cube or barrel silhouettes, which yaw
     python bench/diagnose_toy64.py init      # symmetry at initialisation; can the network represent a cube/torus
     python bench/diagnose_toy64.py single --prompt "a red cube"   # single-prompt SDS, free triplane, no amortization
@@ -35,7 +36,7 @@ from atom.geometry import Mesh, marching_tetrahedra, tetrahedral_grid
 from atom.guidance.pixel_sds import resize_images
 from atom.guidance.timestep_schedule import sds_weight
 from atom.model import triplanes_to_meshes
-from atom.prompts.views import ViewDependentEmbeddings, view_prompt
+from atom.prompts.views import ViewDependentEmbeddings, resolve_view_scheme, view_prompt
 from atom.render import (
     Cameras,
     NeuSRenderer,
@@ -147,6 +148,11 @@ def table(header: list[str], rows: list[list]) -> str:
     return "\n".join(lines)
 
 
+def view_scheme(cfg):
+    """The view scheme the trainer captions its cameras with for this guidance (`guidance.view_scheme`)."""
+    return resolve_view_scheme(cfg.guidance.view_scheme.value, cfg.guidance.path)
+
+
 def encoder_and_guidance(cfg):
     encoder = build_text_encoder(cfg.text, torch.device("cpu"))
     guidance = build_guidance(cfg.guidance, torch.device("cpu"))
@@ -155,8 +161,9 @@ def encoder_and_guidance(cfg):
 
 # ----------------------------------------------------------------------------------------------- cameras
 def cmd_cameras(args) -> None:
-    cfg = toy64_config()
+    cfg = toy64_config(tuple(args.override))
     r = cfg.render
+    scheme = view_scheme(cfg)
 
     defaults = {k: v.default for k, v in inspect.signature(prior_data.render_dataset).parameters.items()}
     print("### Camera and shading settings\n")
@@ -181,10 +188,10 @@ def cmd_cameras(args) -> None:
     print("yaw: the camera azimuth folded into the cube's symmetry period, 0 = face-on, 45 = corner-on.\n")
     rows = []
     for name, cams in (("trainer", trainer_cams), ("prior data", prior_cams)):
-        labels = cams.view_labels()
+        labels = scheme.view_labels(cams.azimuth, cams.elevation)
         folded = torch.remainder(cams.azimuth, 90.0)
         yaw = torch.minimum(folded, 90.0 - folded)
-        for view in ("front", "side", "back", "overhead"):
+        for view in scheme.labels:
             pick = torch.tensor([label == view for label in labels])
             share = float(pick.float().mean())
             if share == 0:
@@ -194,9 +201,8 @@ def cmd_cameras(args) -> None:
             rows.append([name, view, share, float((y < 15).float().mean()),
                          float(((y >= 15) & (y < 30)).float().mean()), float((y >= 30).float().mean())])
     print(table(["cameras", "label", "share", "yaw 0-15", "yaw 15-30", "yaw 30-45"], rows))
-    # Labels agree with the prior's function for the same cameras (same thresholds, same wrap).
-    same = trainer_cams.view_labels() == Cameras.view_labels(trainer_cams, 45.0, 45.0, 60.0)
-    print(f"\ntrainer labels == view_labels(front 45, back 45, overhead 60) on the same cameras: {same}")
+    # Trainer and prior data name views with the one function of atom.prompts.views.
+    print(f"\nview scheme (trainer and prior data): {scheme.name} {scheme.labels}")
 
     # One ground-truth red cube through every path at the same camera, light and shading.
     cube = SHAPE_INDEX["cube"]
@@ -244,7 +250,8 @@ def guided_x0(guidance, images, cond, uncond, timestep: int, noise: torch.Tensor
 
 
 def cmd_x0(args) -> None:
-    cfg = toy64_config()
+    cfg = toy64_config(tuple(args.override))
+    scheme = view_scheme(cfg)
     encoder, guidance = encoder_and_guidance(cfg)
     print(f"guidance scale {guidance.guidance_scale}, weighting {guidance.weighting}, t in "
           f"[{cfg.guidance.t_min}, {cfg.guidance.t_max}] annealed to {cfg.guidance.final_t_max}\n")
@@ -254,7 +261,7 @@ def cmd_x0(args) -> None:
     rows = []
     for azimuth in (0.0, 45.0):
         cams = look_at(CAMERA["elevation"], azimuth, CAMERA["distance"], CAMERA["fov"])
-        label = cams.view_labels()[0]
+        label = scheme.view_labels(cams.azimuth, cams.elevation)[0]
         prompt = view_prompt("a red cube", label)
         cond = encoder.encode([prompt])
         uncond = encoder.encode([""], allow_empty=True)
@@ -286,17 +293,17 @@ def cmd_x0(args) -> None:
                  "cos(x0 - x, other - x)"], rows))
     print(f"\n(mean over {args.seeds} noise seeds; cube margin = IoU with the cube's silhouette minus IoU with the "
           "barrel's: > 0 more cube-like; cos > 0: the SDS step moves the render towards the other shape)")
-    yaw_preference(guidance, encoder, cube_mesh, barrel, args)
+    yaw_preference(guidance, encoder, cube_mesh, barrel, args, scheme)
 
 
-def yaw_preference(guidance, encoder, cube_mesh: Mesh, barrel: Mesh, args) -> None:
+def yaw_preference(guidance, encoder, cube_mesh: Mesh, barrel: Mesh, args, scheme) -> None:
     """For a barrel render, which cube does x0 lean to: face-on (yaw 0) or corner-on (yaw 45)? Both cube
     silhouettes are seen from the same camera (the cube rotated by 45 degrees = the camera moved by 45)."""
     rows = []
     uncond = encoder.encode([""], allow_empty=True)
     for azimuth in (0.0, 45.0, 90.0):
         cams = look_at(CAMERA["elevation"], azimuth, CAMERA["distance"], CAMERA["fov"])
-        prompt = view_prompt("a red cube", cams.view_labels()[0])
+        prompt = view_prompt("a red cube", scheme.view_labels(cams.azimuth, cams.elevation)[0])
         cond = encoder.encode([prompt])
         x = render_mesh_images(barrel, cams)
         face = silhouette(render_mesh_images(cube_mesh, look_at(CAMERA["elevation"], 0.0, CAMERA["distance"],
@@ -317,9 +324,35 @@ def yaw_preference(guidance, encoder, cube_mesh: Mesh, barrel: Mesh, args) -> No
                  "share of seeds preferring face-on"], rows))
 
 
+# ----------------------------------------------------------------------------------------------- captions
+def cmd_captions(args) -> None:
+    """How much each word of the caption moves the prior's prediction: rms difference of the UNet output (v or
+    eps) for a red cube rendered at 16 azimuths (elevation 15), same noise, captions differing in one word."""
+    cfg = toy64_config(tuple(args.override))
+    scheme = view_scheme(cfg)
+    encoder = build_text_encoder(cfg.text, torch.device("cpu"))
+    unet, scheduler = load_prior(cfg.guidance.path)
+    base = f"a red cube, {scheme.labels[0]} view"
+    others = [f"a red cube, {view} view" for view in scheme.labels[1:-1]]
+    others += ["a blue cube, front view", "a red sphere, front view"]
+    tokens = encoder.encode([base, *others]).tokens
+    cams = look_at(CAMERA["elevation"], torch.arange(16) * 22.5, CAMERA["distance"], CAMERA["fov"])
+    x0 = render_mesh_images(ToyObject(SHAPES[SHAPE_INDEX["cube"]], COLORS[0]).ground_truth_mesh(48), cams) * 2 - 1
+    noise = torch.randn(x0.shape, generator=torch.Generator().manual_seed(0))
+    rows = []
+    for timestep in args.timesteps:
+        t = torch.full((len(x0),), timestep)
+        noisy = scheduler.add_noise(x0, noise, t)
+        with torch.no_grad():
+            outs = [unet(noisy, t, encoder_hidden_states=row.expand(len(x0), -1, -1)).sample for row in tokens]
+        rows.append([timestep, *(float((out - outs[0]).pow(2).mean().sqrt()) for out in outs[1:])])
+    print(table(["t", *(f"'{base}' vs '{other}'" for other in others)], rows))
+
+
 # ----------------------------------------------------------------------------------------------- samples
 def cmd_samples(args) -> None:
-    cfg = toy64_config()
+    cfg = toy64_config(tuple(args.override))
+    scheme = view_scheme(cfg)
     encoder = build_text_encoder(cfg.text, torch.device("cpu"))
     unet, scheduler = load_prior(cfg.guidance.path)
     cube_mesh = ToyObject(SHAPES[SHAPE_INDEX["cube"]], COLORS[0]).ground_truth_mesh(48)
@@ -334,7 +367,7 @@ def cmd_samples(args) -> None:
     uncond = encoder.encode([""], allow_empty=True).tokens
     rows = []
     images = []
-    for view in ("front", "side"):
+    for view in scheme.labels[:2]:  # dreamfusion4: front, side; sectors8: front, front-right
         cond = encoder.encode([view_prompt("a red cube", view)]).tokens.expand(args.count, -1, -1)
         for scale in (1.1, 3.0):
             samples = sample_prior(unet, scheduler, cond, uncond, guidance_scale=scale, num_inference_steps=50,
@@ -352,7 +385,7 @@ def cmd_samples(args) -> None:
           f"the barrel, elevations {elevations}, distances {distances}, fov 42.5)")
     if args.image:
         image_grid(torch.cat(images), len(images)).save(args.image)
-        print(f"wrote {args.image} (rows: front s=1.1, front s=3, side s=1.1, side s=3)")
+        print(f"wrote {args.image} (rows: {scheme.labels[0]} s=1.1, s=3, {scheme.labels[1]} s=1.1, s=3)")
 
 
 def _classify(masks: torch.Tensor, cube_refs: torch.Tensor, barrel_refs: torch.Tensor, grid: list) -> list[float]:
@@ -444,13 +477,13 @@ def cmd_init(args) -> None:
 def cmd_single(args) -> None:
     """SDS for one prompt on a free triplane (the initial network's triplane for that prompt, then optimised
     directly) with the toy64 heads, NeuS and DMTet stages, cameras, shading and guidance."""
-    overrides = [f"render.views_per_prompt={args.views}"]
+    overrides = [f"render.views_per_prompt={args.views}", *args.override]
     if args.guidance_scale is not None:
         overrides.append(f"guidance.guidance_scale={args.guidance_scale}")
     cfg = toy64_config(overrides)
     torch.manual_seed(args.seed)
     encoder, guidance = encoder_and_guidance(cfg)
-    embeddings = ViewDependentEmbeddings.build(encoder, [args.prompt])
+    embeddings = ViewDependentEmbeddings.build(encoder, [args.prompt], scheme=view_scheme(cfg))
     text = encoder.encode([args.prompt])
     generator = build_model(cfg.model)
     with torch.no_grad():
@@ -512,8 +545,8 @@ def cmd_single(args) -> None:
             regular = (cfg.stage2.normal_consistency_weight * out.losses["normal_consistency"]
                        + cfg.stage2.laplacian_weight * out.losses["laplacian"]
                        + cfg.stage2.empty_recovery_weight * out.losses["empty_recovery"])
-        cond, uncond = embeddings.lookup(torch.zeros(len(views.cameras), dtype=torch.long),
-                                         views.cameras.view_labels())
+        labels = embeddings.scheme.view_labels(views.cameras.azimuth, views.cameras.elevation)
+        cond, uncond = embeddings.lookup(torch.zeros(len(views.cameras), dtype=torch.long), labels)
         sds = guidance(out.images, cond, uncond, progress=step / total)
         loss = sds.loss + regular
         optimizer.zero_grad()
@@ -530,8 +563,10 @@ def cmd_single(args) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("cameras")
+    cameras = sub.add_parser("cameras")
     x0 = sub.add_parser("x0")
+    captions = sub.add_parser("captions")
+    captions.add_argument("--timesteps", type=int, nargs="+", default=[200, 500, 800])
     x0.add_argument("--seeds", type=int, default=8)
     x0.add_argument("--timesteps", type=int, nargs="+", default=[200, 400, 600, 800, 950])
     samples = sub.add_parser("samples")
@@ -552,10 +587,14 @@ def main() -> None:
                         help="first regress the triplane and SDF head onto the true SDF for this many steps")
     single.add_argument("--truth-yaw", type=float, default=0.0,
                         help="with --start-from-truth: the true shape turned by this many degrees about +Z")
+    for command in (cameras, x0, captions, samples, single):
+        command.add_argument("--override", nargs="*", default=[],
+                             help="Hydra overrides of the toy64 config, e.g. guidance.path=DIR "
+                                  "guidance.view_scheme=sectors8")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    {"cameras": cmd_cameras, "x0": cmd_x0, "samples": cmd_samples, "init": cmd_init, "single": cmd_single}[
-        args.command](args)
+    {"cameras": cmd_cameras, "x0": cmd_x0, "captions": cmd_captions, "samples": cmd_samples, "init": cmd_init,
+     "single": cmd_single}[args.command](args)
 
 
 if __name__ == "__main__":

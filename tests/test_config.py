@@ -31,6 +31,7 @@ from atom.config import (
     SDSWeighting,
     TimestepAnneal,
     TrainConfig,
+    ViewSchemeName,
     ViewSuffix,
     register_configs,
 )
@@ -40,7 +41,7 @@ from atom.guidance.timestep_schedule import ANNEALS, WEIGHTINGS
 from atom.model import TextToMeshConfig
 from atom.model.reconstruction import RECONSTRUCTION_PRESETS
 from atom.prompts.prompt_set import HOLDOUTS
-from atom.prompts.views import VIEWS
+from atom.prompts.views import VIEW_SCHEMES, VIEWS
 from atom.text.cache import TextCacheConfig
 from atom.text.pretrained import DTYPES as TEXT_DTYPES
 from atom.toyworld.prior import PREDICTION_TYPES
@@ -118,7 +119,7 @@ def test_every_str_field_is_free_text():
 @pytest.mark.parametrize(("enum", "accepted"), [
     (SDSWeighting, WEIGHTINGS), (TimestepAnneal, ANNEALS), (Holdout, HOLDOUTS), (DType, tuple(GUIDANCE_DTYPES)),
     (DType, tuple(TEXT_DTYPES)), (PredictionType, PREDICTION_TYPES), (PriorView, VIEWS), (ViewSuffix, VIEWS),
-    (ReconstructionPreset, tuple(RECONSTRUCTION_PRESETS)),
+    (ReconstructionPreset, tuple(RECONSTRUCTION_PRESETS)), (ViewSchemeName, tuple(VIEW_SCHEMES)),
 ])
 def test_enums_match_what_the_rooms_accept(enum, accepted):
     assert sorted(member.value for member in enum) == sorted(accepted)

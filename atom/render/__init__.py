@@ -1,6 +1,6 @@
 """Cameras, rasterization, NeuS volume rendering, shading and the view shader (torch only; optional nvdiffrast)."""
 
-from atom.render.cameras import VIEW_LABELS, Cameras, look_at, sample_cameras, turntable
+from atom.render.cameras import Cameras, look_at, sample_cameras, turntable
 from atom.render.ccm import CRM_BACKGROUND, ccm_shade, decode_ccm
 from atom.render.crm_tiles import crm_unet_input, tile_views, untile_views
 from atom.render.crm_views import CRM_VIEW_NAMES, CRMViews, crm_cameras, render_crm_views
@@ -20,7 +20,6 @@ __all__ = [
     "CRM_VIEW_NAMES",
     "CRMViews",
     "SHADING_MODES",
-    "VIEW_LABELS",
     "Cameras",
     "FieldSamples",
     "Fragments",

@@ -11,6 +11,9 @@ Orthographic cameras are the same type with ``ortho_extent`` set (half the image
 the position and axes are as above, the projection is ``ndc = (x_cam / (extent * aspect), y_cam / extent)``
 with clip ``w = 1``, and every ray of a camera is parallel to its view axis (CRM's six views use them:
 :mod:`atom.render.crm_views`).
+
+A camera's view name ("front view", "front-right view") is not a camera property but a diffusion model's:
+see `atom.prompts.views.ViewScheme`, the one function from (azimuth, elevation) to a label.
 """
 
 from __future__ import annotations
@@ -20,8 +23,6 @@ from dataclasses import dataclass
 
 import torch
 from torch import Tensor
-
-VIEW_LABELS = ("front", "side", "back", "overhead")
 
 
 @dataclass
@@ -202,28 +203,6 @@ class Cameras:
         extent = self.ortho_extent[:, None, None]
         origins = position + ndc_x * (extent * aspect) * right + ndc_y * extent * up
         return origins, (-backward).expand_as(origins)
-
-    def view_labels(
-        self, front_threshold: float = 45.0, back_threshold: float = 45.0, overhead_threshold: float = 60.0
-    ) -> list[str]:
-        """DreamFusion/threestudio view names, one of ``VIEW_LABELS`` per camera.
-
-        "overhead" when elevation > ``overhead_threshold``; otherwise, with azimuth wrapped to (-180, 180],
-        "front" when |azimuth| < ``front_threshold``, "back" when |azimuth| > 180 - ``back_threshold``,
-        else "side".
-        """
-        wrapped = 180.0 - torch.remainder(180.0 - self.azimuth.detach().cpu().double(), 360.0)
-        labels = []
-        for elevation, azimuth in zip(self.elevation.detach().cpu().tolist(), wrapped.abs().tolist()):
-            if elevation > overhead_threshold:
-                labels.append("overhead")
-            elif azimuth < front_threshold:
-                labels.append("front")
-            elif azimuth > 180.0 - back_threshold:
-                labels.append("back")
-            else:
-                labels.append("side")
-        return labels
 
 
 def look_at(

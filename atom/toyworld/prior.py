@@ -27,6 +27,7 @@ from diffusers import DDIMScheduler, DDPMScheduler, UNet2DConditionModel
 from torch import Tensor
 
 from atom.guidance.loading import load_scheduler, load_unet
+from atom.prompts.views import ViewScheme, save_view_scheme
 from atom.render.images import image_grid
 
 CARD_FILE = "README.md"
@@ -95,17 +96,20 @@ def build_prior_scheduler(num_train_timesteps: int = 1000, beta_schedule: str = 
 
 
 def save_prior(unet: UNet2DConditionModel, scheduler: DDPMScheduler, directory: str | Path, card: str,
-               samples: Tensor | None = None, rows: int = 8) -> Path:
+               view_scheme: ViewScheme, samples: Tensor | None = None, rows: int = 8) -> Path:
     """Write the prior as a diffusers pipeline folder and return it.
 
     Layout: ``unet/`` (config.json + diffusion_pytorch_model.safetensors), ``scheduler/``
-    (scheduler_config.json), ``README.md`` (the model card, ``card``) and, when ``samples``
+    (scheduler_config.json), ``view_scheme.json`` (the view captions it was trained on, which score
+    distillation must use: `atom.prompts.views.resolve_view_scheme`), ``README.md`` (the model card,
+    ``card``) and, when ``samples``
     [rows * cols, 3, H, W] in [0, 1] are given, ``samples.png`` (a row-major grid).
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     unet.save_pretrained(directory / "unet", safe_serialization=True)
     scheduler.save_pretrained(directory / "scheduler")
+    save_view_scheme(directory, view_scheme)
     (directory / CARD_FILE).write_text(card, encoding="utf-8")
     if samples is not None:
         image_grid(samples, rows).save(directory / SAMPLES_FILE)

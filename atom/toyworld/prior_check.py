@@ -16,8 +16,17 @@ then read the image:
 Both classify ground-truth renders correctly (tested), so a miss is the prior's. A textureless (grey)
 sample has no color to read and counts as a color miss.
 
+Yaw (for a prior whose view scheme has sectors narrower than 90 degrees, e.g. ``sectors8``): does the view
+caption fix the object's yaw? A cube seen from the sector centred on a multiple of 90 degrees (front, right,
+back, left) is face-on, from a diagonal sector (front-right, ...) corner-on. The prior draws each of the 8
+cubes under each azimuth label; a third nearest-reference classifier reads face-on or corner-on from the
+silhouette (best IoU with cube references at yaw -15..15 against 30..60 degrees, the check's elevations and
+distances), and the yaw accuracy is the share read as the caption says (chance 0.5; a prior that ignores
+the view, like one trained on DreamFusion's 90-degree sectors, scores about that). The same classifier on
+ground-truth cube renders from random cameras of the training distribution gives the attainable value.
+
     python -m atom.toyworld.prior_check [path=DIR] [guidance_scale=1.1] [num_inference_steps=50] [eta=0]
-        [seed=0] [view=front|side|back|overhead] [record=true]
+        [seed=0] [view=front|front-right|...|side|back|overhead] [record=true]
 
 (Hydra, config ``atom/conf/prior/prior_check.yaml`` merged into `PriorCheckCommandConfig`.)
 """
@@ -39,8 +48,8 @@ from omegaconf import DictConfig, OmegaConf
 from torch import Tensor
 
 from atom.config import CONF_DIR, asset_path
-from atom.prompts.views import VIEWS, view_prompt
-from atom.render import Cameras, look_at
+from atom.prompts.views import DREAMFUSION4, SECTORS8, VIEWS, ViewScheme, read_view_scheme, view_prompt
+from atom.render import Cameras, look_at, sample_cameras
 from atom.render.images import image_grid
 from atom.text import MiniLMTextEncoder
 from atom.toyworld.prior import (
@@ -63,17 +72,18 @@ FOREGROUND_THRESHOLD = 0.2
 
 # Cameras of each view, dense enough that every ground-truth render has a reference of its own shape
 # close in silhouette: the elevations the trainer uses (-10..45), azimuths every 7.5 degrees inside the
-# view's sector (`Cameras.view_labels`: front |az| < 45, back |az| > 135, side between), and distances
+# view's sectors (edges included) in the prior's view scheme (`atom.prompts.views.ViewScheme`), and distances
 # every ~4 % of apparent size, spanning distance 2.5..3.0 seen with fov 40..45 (references use fov 42.5):
 # sizes matter (capsule and torus, sphere and cylinder differ in little else at 32 px).
-_ELEVATIONS = (-10.0, 1.0, 12.0, 23.0, 34.0, 45.0)
-_SECTOR = tuple(-45.0 + 7.5 * i for i in range(13))  # -45 .. 45
-VIEW_ANGLES = {
-    "front": (_ELEVATIONS, _SECTOR),
-    "side": (_ELEVATIONS, tuple(a + 90.0 for a in _SECTOR) + tuple(a - 90.0 for a in _SECTOR)),
-    "back": (_ELEVATIONS, tuple(a + 180.0 for a in _SECTOR)),
-    "overhead": ((65.0, 75.0, 85.0), tuple(15.0 * i for i in range(24))),
-}
+REFERENCE_ELEVATIONS = (-10.0, 1.0, 12.0, 23.0, 34.0, 45.0)
+REFERENCE_AZIMUTH_STEP = 7.5
+OVERHEAD_ANGLES = ((65.0, 75.0, 85.0), tuple(15.0 * i for i in range(24)))
+YAW_SHAPE = "cube"
+FACE_ON_AZIMUTHS = (-15.0, -7.5, 0.0, 7.5, 15.0)  # the cube's yaw relative to the camera, degrees
+CORNER_ON_AZIMUTHS = (30.0, 37.5, 45.0, 52.5, 60.0)
+YAW_ACCURACY_GOAL = 0.75
+"""The yaw accuracy a yaw-anchored prior must reach (chance 0.5)."""
+YAW_SAMPLES_FILE = "yaw_samples.png"
 REFERENCE_DISTANCES = (2.34, 2.45, 2.55, 2.66, 2.77, 2.87, 2.98, 3.08, 3.19)
 REFERENCE_FOV = 42.5
 
@@ -116,13 +126,29 @@ class References:
     silhouettes: Tensor
 
 
+def prior_view_scheme(path: str | Path) -> ViewScheme:
+    """The view scheme a prior folder was trained with; a folder without ``view_scheme.json`` predates them and
+    was trained with DreamFusion's four views (logged)."""
+    scheme = read_view_scheme(path)
+    if scheme is None:
+        logger.info("%s has no view_scheme.json: assuming view scheme %r", path, DREAMFUSION4.name)
+        return DREAMFUSION4
+    return scheme
+
+
 def reference_cameras(view: str = "front", elevations: Sequence[float] | None = None,
                       azimuths: Sequence[float] | None = None,
-                      distances: Sequence[float] = REFERENCE_DISTANCES) -> Cameras:
-    """The grid (elevation x azimuth x distance) of reference cameras of a view, fov `REFERENCE_FOV`."""
-    if view not in VIEWS:
-        raise ValueError(f"view must be one of {VIEWS}, got {view!r}")
-    default_elevations, default_azimuths = VIEW_ANGLES[view]
+                      distances: Sequence[float] = REFERENCE_DISTANCES,
+                      scheme: ViewScheme = DREAMFUSION4) -> Cameras:
+    """The grid (elevation x azimuth x distance) of reference cameras of a view of ``scheme``, fov
+    `REFERENCE_FOV`."""
+    if view not in scheme.labels:
+        raise ValueError(f"view must be one of {scheme.labels} (view scheme {scheme.name!r}), got {view!r}")
+    if view == "overhead":
+        default_elevations, default_azimuths = OVERHEAD_ANGLES
+    else:
+        default_elevations = REFERENCE_ELEVATIONS
+        default_azimuths = tuple(scheme.sector_azimuths(view, REFERENCE_AZIMUTH_STEP))
     axes = [torch.tensor(values, dtype=torch.float32)
             for values in (elevations or default_elevations, azimuths or default_azimuths, distances)]
     grid = torch.cartesian_prod(*axes)
@@ -132,13 +158,14 @@ def reference_cameras(view: str = "front", elevations: Sequence[float] | None = 
 def build_references(resolution: int = 32, view: str = "front", supersample: int = 2,
                      mesh_resolution: int = 48, elevations: Sequence[float] | None = None,
                      azimuths: Sequence[float] | None = None,
-                     distances: Sequence[float] = REFERENCE_DISTANCES, ambient: float = 0.3) -> References:
+                     distances: Sequence[float] = REFERENCE_DISTANCES, ambient: float = 0.3,
+                     scheme: ViewScheme = DREAMFUSION4) -> References:
     """Ground-truth references rendered as the prior's training data is (`atom.toyworld.renders`).
 
     Silhouettes use albedo shading in dark grey, whose foreground edge matches that of the saturated
     colors; color references use lambertian shading lit from the camera, over all shapes and cameras.
     """
-    cameras = reference_cameras(view, elevations, azimuths, distances)
+    cameras = reference_cameras(view, elevations, azimuths, distances, scheme)
     lights = torch.nn.functional.normalize(cameras.position(), dim=-1)
     lambertian = ["lambertian"] * len(cameras)
     silhouettes, color_sums = [], torch.zeros(len(COLORS), 3)
@@ -190,27 +217,108 @@ def classify_shape(images: Tensor, references: References) -> Tensor:
     return torch.where(empty, torch.full_like(predicted, -1), predicted)
 
 
+def yaw_classes(scheme: ViewScheme) -> dict[str, bool] | None:
+    """Azimuth label -> True when a cube seen from that sector is face-on (the sector holds a multiple of 90
+    degrees), False when corner-on (it holds an odd multiple of 45); None when some label holds both (the
+    scheme says nothing of a 4-fold symmetric shape's yaw, e.g. DreamFusion's 90-degree sectors)."""
+    face = {scheme.label(azimuth, 0.0) for azimuth in (0.0, 90.0, 180.0, 270.0)}
+    corner = {scheme.label(azimuth, 0.0) for azimuth in (45.0, 135.0, 225.0, 315.0)}
+    if face & corner:
+        return None
+    return {label: label in face for label in scheme.labels if label != "overhead"}
+
+
+def build_yaw_references(resolution: int = 32, supersample: int = 2, mesh_resolution: int = 48,
+                         elevations: Sequence[float] = REFERENCE_ELEVATIONS,
+                         distances: Sequence[float] = REFERENCE_DISTANCES) -> Tensor:
+    """Cube silhouettes [2, K, H, W] bool: face-on (`FACE_ON_AZIMUTHS`) then corner-on (`CORNER_ON_AZIMUTHS`)."""
+    shape_index = [shape.name for shape in SHAPES].index(YAW_SHAPE)
+    masks = []
+    for azimuths in (FACE_ON_AZIMUTHS, CORNER_ON_AZIMUTHS):
+        cameras = reference_cameras("front", elevations, azimuths, distances, SECTORS8)
+        buffers = render_geometry(shape_index, cameras, supersample * resolution, mesh_resolution)
+        lights = torch.nn.functional.normalize(cameras.position(), dim=-1)
+        dark = shade_geometry(buffers, (0.2, 0.2, 0.2), lights, ["albedo"] * len(cameras), resolution)
+        masks.append(foreground_mask(dark))
+    return torch.stack(masks)
+
+
+def classify_yaw(images: Tensor, yaw_references: Tensor) -> Tensor:
+    """[B, 3, H, W] cube images -> [B] bool, True when the silhouette is nearer (best IoU) a face-on cube."""
+    scores = shape_scores(images, References(torch.zeros(2, 3), yaw_references))  # [B, 2]
+    return scores[:, 0] > scores[:, 1]
+
+
+def check_yaw(path: str, unet: Any, scheduler: Any, scheme: ViewScheme, guidance_scale: float, seed: int,
+              num_inference_steps: int, eta: float, text_max_length: int = 32,
+              yaw_references: Tensor | None = None, truth_views: int = 64) -> dict[str, Any] | None:
+    """Draw "a {color} cube, {label} view" for every color and azimuth label and read face-on / corner-on.
+
+    Returns None when ``scheme`` cannot express yaw (`yaw_classes`); else a dict: ``accuracy`` (share of the
+    samples read as their caption says), ``per_label`` {label: accuracy}, ``truth_accuracy`` (the same
+    classifier on ground-truth cube renders from ``truth_views`` random cameras of the training distribution,
+    labelled by ``scheme``), ``samples`` [L * 8, 3, H, W] (row l: label l, column j: color j).
+    """
+    classes = yaw_classes(scheme)
+    if classes is None:
+        return None
+    labels = list(classes)
+    resolution = unet.config.sample_size
+    if yaw_references is None:
+        yaw_references = build_yaw_references(resolution)
+    cube = [obj for obj in toy64() if obj.shape.name == YAW_SHAPE]
+    encoder = MiniLMTextEncoder(max_length=text_max_length)
+    cond = encoder.encode([view_prompt(obj.prompt, label) for label in labels for obj in cube]).tokens
+    uncond = encoder.encode([""], allow_empty=True).tokens
+    generator = torch.Generator().manual_seed(seed)
+    samples = sample_prior(unet, scheduler, cond, uncond, guidance_scale, num_inference_steps, eta, generator)
+    face_on = classify_yaw(samples, yaw_references).reshape(len(labels), len(cube))
+    expected = torch.tensor([classes[label] for label in labels])[:, None]
+    correct = face_on == expected
+    cameras = sample_cameras(truth_views, generator=torch.Generator().manual_seed(seed))
+    shape_index = [shape.name for shape in SHAPES].index(YAW_SHAPE)
+    buffers = render_geometry(shape_index, cameras, 2 * resolution)
+    lights = torch.nn.functional.normalize(cameras.position(), dim=-1)
+    truth = shade_geometry(buffers, cube[0].color.rgb, lights, ["lambertian"] * truth_views, resolution)
+    truth_expected = torch.tensor([classes[label]
+                                   for label in scheme.view_labels(cameras.azimuth, cameras.elevation)])
+    return {
+        "path": path, "scheme": scheme.name, "labels": labels,
+        "accuracy": float(correct.float().mean()),
+        "per_label": {label: float(row.float().mean()) for label, row in zip(labels, correct, strict=True)},
+        "truth_accuracy": float((classify_yaw(truth, yaw_references) == truth_expected).float().mean()),
+        "samples": samples,
+    }
+
+
 def check_prior(path: str | None = None, guidance_scale: float = SAMPLE_GUIDANCE_SCALE, seed: int = 0,
                 num_inference_steps: int = 50, view: str = "front", text_max_length: int = 32,
-                references: References | None = None, eta: float = SAMPLE_ETA) -> dict[str, Any]:
-    """Sample the prior once per Toy64 prompt (+ ``view`` suffix) and classify color and shape.
+                references: References | None = None, eta: float = SAMPLE_ETA, yaw: bool = True) -> dict[str, Any]:
+    """Sample the prior once per Toy64 prompt (+ ``view`` suffix) and classify color and shape; with ``yaw``,
+    also run `check_yaw` (None for a scheme that cannot express yaw).
 
     Args:
         path: the prior's pipeline folder; None means the bundled ``atom/weights/toy_prior``.
         guidance_scale, num_inference_steps, eta: classifier-free guidance scale, DDIM steps and noise
             (`atom.toyworld.prior.sample_prior`).
         seed: seeds the initial noise.
-        view: the view suffix of every prompt, one of `atom.prompts.views.VIEWS`.
+        view: the view suffix of every prompt, one of the labels of the prior's view scheme
+            (`prior_view_scheme`).
         text_max_length: MiniLM token length the prior was trained with.
         references: prebuilt `build_references(view=view)` (built here when None).
 
     Returns:
         A dict: ``results`` (one dict per prompt: prompt, color, shape, predicted_color,
         predicted_shape, color_ok, shape_ok), ``color_accuracy`` and ``shape_accuracy`` (fractions of
-        the 64), the settings (path, guidance_scale, num_inference_steps, eta, seed, view), and ``samples``
-        [64, 3, H, W] in [0, 1] (row-major: shape i, color j at i * 8 + j).
+        the 64), the settings (path, guidance_scale, num_inference_steps, eta, seed, view), ``samples``
+        [64, 3, H, W] in [0, 1] (row-major: shape i, color j at i * 8 + j) and ``yaw`` (`check_yaw`'s dict or
+        None).
     """
     path = asset_path("toy_prior") if path is None else str(path)
+    scheme = prior_view_scheme(path)
+    if view not in scheme.labels:
+        raise ValueError(f"view must be one of {scheme.labels} (the view scheme {scheme.name!r} of {path}), "
+                         f"got {view!r}")
     unet, scheduler = load_prior(path)
     objects = toy64()
     encoder = MiniLMTextEncoder(max_length=text_max_length)
@@ -219,7 +327,7 @@ def check_prior(path: str | None = None, guidance_scale: float = SAMPLE_GUIDANCE
     generator = torch.Generator().manual_seed(seed)
     samples = sample_prior(unet, scheduler, cond, uncond, guidance_scale, num_inference_steps, eta, generator)
     if references is None:
-        references = build_references(unet.config.sample_size, view)
+        references = build_references(unet.config.sample_size, view, scheme=scheme)
     colors = classify_color(samples, references).tolist()
     shapes = classify_shape(samples, references).tolist()
     results = []
@@ -236,6 +344,8 @@ def check_prior(path: str | None = None, guidance_scale: float = SAMPLE_GUIDANCE
         "color_accuracy": sum(r["color_ok"] for r in results) / len(results),
         "shape_accuracy": sum(r["shape_ok"] for r in results) / len(results),
         "samples": samples,
+        "yaw": check_yaw(path, unet, scheduler, scheme, guidance_scale, seed, num_inference_steps, eta,
+                         text_max_length) if yaw else None,
     }
 
 
@@ -250,7 +360,16 @@ def format_check(check: dict[str, Any]) -> str:
                  f"shape accuracy {check['shape_accuracy']:.3f} (guidance {check['guidance_scale']}, "
                  f"{check['num_inference_steps']} DDIM steps, eta {check['eta']}, "
                  f"seed {check['seed']}, '{check['view']} view')")
+    if check.get("yaw") is not None:
+        lines.append(yaw_summary(check["yaw"]))
     return "\n".join(lines)
+
+
+def yaw_summary(yaw: dict[str, Any]) -> str:
+    """One line: the yaw accuracy of `check_yaw`, per label, and that of ground truth."""
+    per_label = ", ".join(f"{label} {value:.2f}" for label, value in yaw["per_label"].items())
+    return (f"yaw accuracy {yaw['accuracy']:.3f} (goal >= {YAW_ACCURACY_GOAL}, chance 0.5; ground-truth renders "
+            f"{yaw['truth_accuracy']:.3f}); per view: {per_label}")
 
 
 def check_markdown(check: dict[str, Any] | None) -> list[str]:
@@ -273,6 +392,25 @@ def check_markdown(check: dict[str, Any] | None) -> list[str]:
         "",
         "`samples.png` shows those 64 samples: row i is shape i, column j color j",
         "(`atom.toyworld.shapes.SHAPES`, `COLORS`).",
+        *yaw_markdown(check.get("yaw")),
+    ]
+
+
+def yaw_markdown(yaw: dict[str, Any] | None) -> list[str]:
+    """The model card's lines on `check_yaw` (none when it did not run)."""
+    if yaw is None:
+        return []
+    return [
+        "",
+        f'Yaw: "a {{color}} {YAW_SHAPE}, {{view}} view" for the 8 colors and the {len(yaw["labels"])} azimuth '
+        f"views of view scheme `{yaw['scheme']}`, read face-on or corner-on from the silhouette",
+        "(`check_yaw`; face-on expected from front/right/back/left, corner-on from the diagonal views):",
+        "",
+        f"- yaw accuracy: **{yaw['accuracy']:.3f}** (goal >= {YAW_ACCURACY_GOAL}; chance 0.5; ground-truth cube "
+        f"renders at random cameras: {yaw['truth_accuracy']:.3f})",
+        "- per view: " + ", ".join(f"{label} {value:.2f}" for label, value in yaw["per_label"].items()),
+        "",
+        f"`{YAW_SAMPLES_FILE}` shows those samples: row i is view i in that order, column j color j.",
     ]
 
 
@@ -284,6 +422,8 @@ def record_check(directory: str | Path, check: dict[str, Any]) -> None:
     card = "\n".join([head, "", CHECK_HEADING, "", *check_markdown(check)]) + "\n"
     card_path.write_text(card, encoding="utf-8")
     image_grid(check["samples"], len(SHAPES)).save(Path(directory) / SAMPLES_FILE)
+    if check.get("yaw") is not None:
+        image_grid(check["yaw"]["samples"], len(check["yaw"]["labels"])).save(Path(directory) / YAW_SAMPLES_FILE)
 
 
 def run_check(cfg: PriorCheckCommandConfig) -> dict[str, Any]:

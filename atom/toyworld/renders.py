@@ -5,8 +5,10 @@ in-distribution images: orbit cameras from `sample_cameras` (elevation -10..45 d
 distance 2.5..3.0, fov 40..45), shading drawn per image from albedo / lambertian / textureless with
 ``shading_probs`` (the trainer's default 0.2 / 0.6 / 0.2 here; the bundled prior was trained with
 0.3 / 0.7 / 0, see `atom.toyworld.train_prior`), ambient 0.3, a light near the camera
-(`random_light_directions`), white background. Like the trainer's stage 2, meshes are rasterized at a
-higher resolution (``supersample`` x) and resized with the guidance model's own antialiased resize.
+(`random_light_directions`), white background. Captions name each camera's view with a view scheme
+(`atom.prompts.views.ViewScheme`; the trainer names its cameras with the same function). Like the
+trainer's stage 2, meshes are rasterized at a higher resolution (``supersample`` x) and resized with the
+guidance model's own antialiased resize.
 
 Geometry does not depend on color, so each shape is rasterized once per camera and its buffers are
 shaded in all eight colors (each with its own shading mode and light): eight times fewer rasterizations
@@ -28,7 +30,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from atom.guidance.pixel_sds import resize_images
-from atom.prompts.views import view_prompt
+from atom.prompts.views import get_view_scheme, view_prompt
 from atom.render import (
     SHADING_MODES,
     Cameras,
@@ -125,8 +127,10 @@ def render_dataset(resolution: int = 32, views_per_object: int = 256, seed: int 
                    distance_range: tuple[float, float] = (2.5, 3.0),
                    fov_range: tuple[float, float] = (40.0, 45.0),
                    shading_probs: tuple[float, float, float] = (0.2, 0.6, 0.2), ambient: float = DEFAULT_AMBIENT,
+                   view_scheme: str = "dreamfusion4",
                    cache_dir: str | Path | None = DEFAULT_CACHE_DIR, progress: bool = True) -> ToyRenders:
-    """Render Toy64 objects from random cameras, each image captioned ``"a {color} {shape}, {view} view"``.
+    """Render Toy64 objects from random cameras, each image captioned ``"a {color} {shape}, {view} view"``
+    (``view`` from ``view_scheme``).
 
     Args:
         resolution: output side length in pixels.
@@ -139,6 +143,7 @@ def render_dataset(resolution: int = 32, views_per_object: int = 256, seed: int 
         elevation_range, azimuth_range, distance_range, fov_range: camera ranges (degrees, world units).
         shading_probs: probabilities of `atom.render.SHADING_MODES` (albedo, lambertian, textureless).
         ambient: ambient fraction of the lambertian and textureless shading.
+        view_scheme: names the caption's view (a key of `atom.prompts.views.VIEW_SCHEMES`).
         cache_dir: where finished data sets are kept (a sub-folder per settings hash); None: no cache.
         progress: show a tqdm bar while rendering.
 
@@ -148,12 +153,13 @@ def render_dataset(resolution: int = 32, views_per_object: int = 256, seed: int 
     count = len(SHAPES) * len(COLORS)
     object_ids = list(range(count)) if object_ids is None else [int(i) for i in object_ids]
     _check_settings(resolution, views_per_object, supersample, object_ids, shading_probs)
+    scheme = get_view_scheme(view_scheme)
     settings = {
         "format": CACHE_FORMAT, "resolution": resolution, "views_per_object": views_per_object, "seed": seed,
         "supersample": supersample, "mesh_resolution": mesh_resolution, "object_ids": object_ids,
         "elevation_range": list(elevation_range), "azimuth_range": list(azimuth_range),
         "distance_range": list(distance_range), "fov_range": list(fov_range),
-        "shading_probs": list(shading_probs), "ambient": ambient,
+        "shading_probs": list(shading_probs), "ambient": ambient, "view_scheme": scheme.name,
     }
     folder = None
     if cache_dir is not None:
@@ -174,7 +180,7 @@ def render_dataset(resolution: int = 32, views_per_object: int = 256, seed: int 
         cameras = sample_orbit_cameras(views_per_object, elevation_range, azimuth_range, distance_range,
                                        fov_range, generator=generator)
         buffers = None
-        views = cameras.view_labels()
+        views = scheme.view_labels(cameras.azimuth, cameras.elevation)
         for color_index, color in enumerate(COLORS):
             modes = [SHADING_MODES[i] for i in torch.multinomial(
                 torch.tensor(shading_probs), views_per_object, replacement=True, generator=generator)]

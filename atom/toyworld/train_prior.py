@@ -33,7 +33,8 @@ from omegaconf import DictConfig, OmegaConf
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from atom.config import CONF_DIR, register_configs
+from atom.config import CONF_DIR, ViewSchemeName, register_configs
+from atom.prompts.views import get_view_scheme
 from atom.text import MiniLMTextEncoder
 from atom.toyworld.prior import (
     build_prior_scheduler,
@@ -57,6 +58,9 @@ class PriorDataConfig:
     # albedo / lambertian / textureless: no grey renders by default, since grey would be a mode every
     # caption shares and score distillation, being mode-seeking, settles there (measured: grey shapes)
     shading_probs: list[float] = field(default_factory=lambda: [0.3, 0.7, 0.0])
+    # how captions name the view (`atom.prompts.views.VIEW_SCHEMES`); saved with the weights. sectors8: eight
+    # 45-degree sectors, narrower than a cube's symmetry period, so the caption fixes the object's yaw
+    view_scheme: ViewSchemeName = ViewSchemeName.sectors8
     cache_dir: Optional[str] = "~/.cache/atom/toy_renders"  # noqa: UP045 (OmegaConf needs typing.Optional)
 
 
@@ -159,10 +163,11 @@ def train_prior(cfg: TrainPriorConfig | DictConfig) -> dict[str, Any]:
     load_at_start = os.getloadavg()
     torch.manual_seed(cfg.seed)
     data = cfg.data
+    scheme = get_view_scheme(data.view_scheme.value)
     renders = render_dataset(resolution=data.resolution, views_per_object=data.views_per_object,
                              seed=cfg.seed, supersample=data.supersample,
                              mesh_resolution=data.mesh_resolution, shading_probs=tuple(data.shading_probs),
-                             cache_dir=data.cache_dir)
+                             view_scheme=scheme.name, cache_dir=data.cache_dir)
     render_seconds = time.perf_counter() - started
     table, caption_index, empty = encode_captions(renders.captions, cfg.text.max_length)
     logger.info("data: %d images, %d distinct captions, tokens %s (%.0f s)", len(renders.captions),
@@ -227,12 +232,12 @@ def train_prior(cfg: TrainPriorConfig | DictConfig) -> dict[str, Any]:
         "machine": machine_description(cfg.threads),
         "load_average_at_start": load_at_start,
     }
-    save_prior(unet, scheduler, output_dir, model_card(cfg, summary, None))
+    save_prior(unet, scheduler, output_dir, model_card(cfg, summary, None), scheme)
     check = check_prior(str(output_dir), cfg.check.guidance_scale, cfg.seed, cfg.check.num_inference_steps,
                         cfg.check.view.value, cfg.text.max_length, eta=cfg.check.eta)
     logger.info("prior check:\n%s", format_check(check))
     summary["wall_seconds"] = time.perf_counter() - started
-    save_prior(unet, scheduler, output_dir, model_card(cfg, summary, check), samples=check["samples"])
+    save_prior(unet, scheduler, output_dir, model_card(cfg, summary, check), scheme, samples=check["samples"])
     summary.update(color_accuracy=check["color_accuracy"], shape_accuracy=check["shape_accuracy"])
     logger.info("saved the prior to %s (%.1f min in all)", output_dir, summary["wall_seconds"] / 60.0)
     return summary
@@ -295,7 +300,9 @@ def model_card(cfg: TrainPriorConfig | DictConfig, summary: dict[str, Any],
         "white background,",
         f"rasterized at {data.supersample * data.resolution} px from marching-tetrahedra meshes "
         f"(grid {data.mesh_resolution}), resized to {data.resolution} px;",
-        f"{summary['distinct_captions']} distinct captions.",
+        f"{summary['distinct_captions']} distinct captions; views named by the view scheme "
+        f"`{data.view_scheme.value}` (`atom.prompts.views`,",
+        "recorded in `view_scheme.json`: score distillation must caption its cameras with the same scheme).",
         "",
         "## Training",
         "",

@@ -35,8 +35,10 @@ from atom.config import TextConfig, TrainConfig
 from atom.geometry import Mesh, mesh_extractor
 from atom.model import TextToMeshModel, extraction_grid, triplanes_to_meshes
 from atom.prompts import PromptSet, ViewDependentEmbeddings
+from atom.prompts.views import resolve_view_scheme
 from atom.render import (
     SHADING_MODES,
+    Cameras,
     NeuSRenderer,
     ViewShading,
     make_rasterizer,
@@ -117,8 +119,13 @@ class AToMSystem(TrainingSystem):
     # ---------------------------------------------------------------------------------------------- setup
     def _embeddings(self) -> tuple[TextEmbeddings, ViewDependentEmbeddings]:
         """Every prompt encoded once (the model's encoder) and with view suffixes (the guidance's encoder),
-        then the encoders dropped. With a cache that already holds everything, no encoder is built."""
+        then the encoders dropped. With a cache that already holds everything, no encoder is built.
+
+        The view suffixes follow ``guidance.view_scheme``, which must match the one the guidance model's folder
+        records (`atom.prompts.views.resolve_view_scheme`)."""
         cfg = self.config
+        scheme = resolve_view_scheme(cfg.guidance.view_scheme.value, cfg.guidance.path)
+        logger.info("view-dependent prompts: view scheme %r %s", scheme.name, scheme.labels)
         prompts = list(self.prompts.prompts)
         guidance_text = cfg.guidance.text or cfg.text
         cache = EmbeddingCache(cfg.embedding_cache) if cfg.embedding_cache else None
@@ -129,7 +136,7 @@ class AToMSystem(TrainingSystem):
                 try:
                     text = cache.load(text_identity, prompts)
                     views = ViewDependentEmbeddings.from_cache(cache, guidance_identity, prompts,
-                                                               cfg.guidance.negative_prompt)
+                                                               cfg.guidance.negative_prompt, scheme)
                 except KeyError as missing:
                     logger.info("embedding cache incomplete, building the text encoder: %s", missing)
                 else:
@@ -141,11 +148,16 @@ class AToMSystem(TrainingSystem):
         guidance_encoder = encoder if cfg.guidance.text is None else build_text_encoder(cfg.guidance.text,
                                                                                          self.device)
         views = ViewDependentEmbeddings.build(
-            guidance_encoder, prompts, cache=cache, negative_prompt=cfg.guidance.negative_prompt)
+            guidance_encoder, prompts, cache=cache, negative_prompt=cfg.guidance.negative_prompt, scheme=scheme)
         if cache is not None:
             cache.remember_encoder(encoder_settings(cfg.text), encoder.identity)
             cache.remember_encoder(encoder_settings(guidance_text), guidance_encoder.identity)
         return text.to(self.device), views.to(self.device)  # training never holds the encoders
+
+    def view_labels(self, cameras: Cameras) -> list[str]:
+        """The view suffix of each camera's prompt, named by the guidance's view scheme (``guidance.view_scheme``,
+        the one the toy prior's training captions used: `atom.prompts.views.ViewScheme`)."""
+        return self.view_embeddings.scheme.view_labels(cameras.azimuth, cameras.elevation)
 
     def train(self, mode: bool = True) -> AToMSystem:
         """Train mode for the trained parts; the frozen guidance model always stays in eval mode."""
@@ -205,7 +217,7 @@ class AToMSystem(TrainingSystem):
                             "flexicubes_sign": cfg.stage2.flexicubes_sign_weight,
                             "flexicubes_weights": cfg.stage2.flexicubes_weight_l1_weight}
         view_ids = batch.prompt_ids.repeat_interleave(cfg.render.views_per_prompt)
-        cond, uncond = self.view_embeddings.lookup(view_ids, batch.views.cameras.view_labels())
+        cond, uncond = self.view_embeddings.lookup(view_ids, self.view_labels(batch.views.cameras))
         sds = self.guidance(out.images.float(), cond, uncond, progress=batch.step / cfg.trainer.max_steps)
         loss = sds.loss + sum(w * out.losses[k] for k, w in weights.items())
         scalars = {

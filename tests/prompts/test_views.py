@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from atom.prompts.views import VIEWS, ViewDependentEmbeddings, view_prompt
+from atom.prompts.views import SECTORS8, VIEWS, ViewDependentEmbeddings, view_prompt
 from atom.testing.tiny_text import build_tiny_clip, build_tiny_t5
 from atom.text.cache import EmbeddingCache
 from atom.text.clip import CLIPTextEncoder
@@ -28,8 +28,10 @@ def table(t5: T5TextEncoder) -> ViewDependentEmbeddings:
 
 
 def test_view_prompt() -> None:
-    assert VIEWS == ("front", "side", "back", "overhead")
+    assert VIEWS == ("front", "side", "back", "overhead", "front-right", "right", "back-right", "back-left",
+                     "left", "front-left")
     assert view_prompt("a red cube", "front") == "a red cube, front view"
+    assert view_prompt("a red cube", "front-right") == "a red cube, front-right view"
     assert view_prompt("a red cube", "overhead") == "a red cube, overhead view"
     with pytest.raises(ValueError, match="'top'"):
         view_prompt("a red cube", "top")
@@ -70,6 +72,18 @@ def test_save_load_round_trip(tmp_path: Path, table: ViewDependentEmbeddings) ->
     assert torch.equal(loaded.uncond.tokens, table.uncond.tokens)
     with pytest.raises(FileNotFoundError, match="not found"):
         ViewDependentEmbeddings.load(tmp_path)
+
+
+def test_sectors8_table_has_its_own_views(t5: T5TextEncoder, tmp_path: Path) -> None:
+    table = ViewDependentEmbeddings.build(t5, PROMPTS[:2], scheme=SECTORS8)
+    assert table.tokens.shape[:2] == (2, 9) and table.scheme is SECTORS8
+    cond, _ = table.lookup(torch.tensor([1, 0]), ["front-right", "back-left"])
+    expected = t5.encode(["a blue sphere, front-right view", "a red cube, back-left view"])
+    assert torch.allclose(cond.tokens, expected.tokens, atol=1e-6)
+    with pytest.raises(ValueError, match="'side'.*|sectors8"):  # a DreamFusion label is not one of its views
+        table.lookup(torch.tensor([0]), ["side"])
+    loaded = ViewDependentEmbeddings.load(table.save(tmp_path / "views8"))
+    assert loaded.scheme is SECTORS8 and torch.equal(loaded.tokens, table.tokens)
 
 
 def test_build_through_cache_and_from_cache(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> None:

@@ -13,6 +13,7 @@ from PIL import Image
 
 from atom.config import asset_path
 from atom.guidance import PixelSDS
+from atom.prompts.views import SECTORS8, read_view_scheme
 from atom.text.encoder import TextEmbeddings
 from atom.toyworld.prior import build_prior_scheduler, build_prior_unet, load_prior, sample_prior, save_prior
 from atom.toyworld.train_prior import diffusion_loss
@@ -37,7 +38,8 @@ def embeddings(batch: int, seed: int, length: int = 8) -> TextEmbeddings:
 def saved(tmp_path_factory) -> Path:
     directory = tmp_path_factory.mktemp("prior")
     samples = torch.rand(4, 3, 16, 16, generator=torch.Generator().manual_seed(1))
-    return save_prior(tiny_unet(), build_prior_scheduler(), directory, "# card\n", samples=samples, rows=2)
+    return save_prior(tiny_unet(), build_prior_scheduler(), directory, "# card\n", SECTORS8, samples=samples,
+                      rows=2)
 
 
 def test_default_architecture():
@@ -56,7 +58,8 @@ def test_default_architecture():
 def test_folder_layout_is_a_diffusers_pipeline_without_pickles(saved):
     files = {str(path.relative_to(saved)) for path in saved.rglob("*") if path.is_file()}
     assert {"unet/config.json", "unet/diffusion_pytorch_model.safetensors", "scheduler/scheduler_config.json",
-            "README.md", "samples.png"} <= files
+            "README.md", "samples.png", "view_scheme.json"} <= files
+    assert read_view_scheme(saved) is SECTORS8  # the captions it was trained on travel with the weights
     assert not [name for name in files if name.endswith((".bin", ".pt", ".pth", ".ckpt", ".pkl"))]
     assert Image.open(saved / "samples.png").size == (2 * 16, 2 * 16)
     scheduler = json.loads((saved / "scheduler/scheduler_config.json").read_text())

@@ -9,6 +9,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from atom.config import CONF_DIR, register_configs
+from atom.prompts.views import DREAMFUSION4, SECTORS8, save_view_scheme
 from atom.render import random_light_directions, sample_cameras
 from atom.toyworld import prior_check
 from atom.toyworld.prior_check import (
@@ -16,11 +17,15 @@ from atom.toyworld.prior_check import (
     PriorCheckCommandConfig,
     PriorView,
     build_references,
+    build_yaw_references,
+    check_yaw,
     classify_color,
     classify_shape,
+    classify_yaw,
     format_check,
     record_check,
     shape_scores,
+    yaw_classes,
 )
 from atom.toyworld.renders import render_geometry, shade_geometry
 from atom.toyworld.shapes import COLORS, SHAPES, toy64
@@ -126,7 +131,7 @@ def test_command_config_is_typed_and_reaches_check_prior(monkeypatch, tmp_path):
     assert "prior_check guidance_scale=2.5 num_inference_steps=7 eta=0.5 seed=3 view=back" in card
     with pytest.raises(Exception) as info:
         _check_config("view=top")
-    assert "Invalid value 'top', expected one of [front, side, back, overhead]" in str(info.value.__cause__)
+    assert "Invalid value 'top', expected one of [front, side, back, overhead, front-right" in str(info.value.__cause__)
 
 
 def test_train_prior_config_composes_with_the_shared_check_settings():
@@ -134,3 +139,35 @@ def test_train_prior_config_composes_with_the_shared_check_settings():
     with initialize_config_dir(str(CONF_DIR / "prior"), version_base="1.3"):
         cfg = OmegaConf.to_object(compose("train_prior", overrides=["check.view=side"]))
     assert cfg.check.view is PriorView.side and cfg.model.prediction_type is PredictionType.v_prediction
+
+
+def test_yaw_classes_need_sectors_narrower_than_the_cubes_period():
+    assert yaw_classes(DREAMFUSION4) is None  # "side" holds both 90 (face-on) and 45 (corner-on)
+    classes = yaw_classes(SECTORS8)
+    assert [label for label, face in classes.items() if face] == ["front", "right", "back", "left"]
+    assert [label for label, face in classes.items() if not face] == [
+        "front-right", "back-right", "back-left", "front-left"]
+
+
+def test_yaw_classifier_reads_ground_truth_cubes():
+    """Cube renders within 12 degrees of face-on (azimuth near 0 or 90) and of corner-on (near 45 or -135)
+    from random elevations and distances are read as such; the cube's references say nothing of color."""
+    references = build_yaw_references(resolution=32, mesh_resolution=MESH, elevations=(0.0, 15.0, 30.0),
+                                      distances=(2.6, 2.7, 2.8))
+    generator = torch.Generator().manual_seed(1)
+    cube = [shape.name for shape in SHAPES].index("cube")
+    images, face_on = [], []
+    for centre in (0.0, 90.0, 45.0, -135.0):
+        cameras = sample_cameras(8, elevation_range=(0.0, 30.0), azimuth_range=(centre - 12.0, centre + 12.0),
+                                 distance_range=(2.6, 2.8), fov_range=(41.5, 43.5), generator=generator)
+        buffers = render_geometry(cube, cameras, resolution=64, mesh_resolution=MESH)
+        lights = random_light_directions(cameras, generator=generator)
+        images.append(shade_geometry(buffers, COLORS[len(images)].rgb, lights, ["lambertian"] * 8, resolution=32))
+        face_on += [centre % 90.0 == 0.0] * 8
+    predicted = classify_yaw(torch.cat(images), references)
+    assert (predicted == torch.tensor(face_on)).float().mean() >= 0.9
+
+
+def test_yaw_check_skips_a_prior_whose_views_cannot_express_yaw(tmp_path):
+    save_view_scheme(tmp_path, DREAMFUSION4)
+    assert check_yaw(str(tmp_path), None, None, prior_check.prior_view_scheme(tmp_path), 1.1, 0, 2, 0.0) is None

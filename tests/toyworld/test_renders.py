@@ -3,6 +3,8 @@ view, and colored as the shading rules say."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -63,6 +65,29 @@ def test_view_suffix_follows_the_camera(fresh):
     angles = zip(cameras.elevation.tolist(), cameras.azimuth.tolist(), strict=True)
     expected = [dreamfusion_view(elevation, azimuth) for elevation, azimuth in angles]
     assert [caption.split(", ")[1].removesuffix(" view") for caption in fresh.captions[:6]] == expected
+
+
+def sectors8_view(elevation: float, azimuth: float) -> str:
+    """Eight 45-degree sectors written out independently: overhead above 60 deg elevation, else the sector
+    whose centre (a multiple of 45 deg; counterclockwise front, front-right, right, ...) is nearest, ties
+    going to the larger azimuth (half-open sectors [c - 22.5, c + 22.5))."""
+    if elevation > 60.0:
+        return "overhead"
+    names = ["front", "front-right", "right", "back-right", "back", "back-left", "left", "front-left"]
+    return names[math.floor((azimuth + 22.5) / 45.0) % 8]
+
+
+def test_sectors8_captions_follow_the_camera():
+    # Object 0 (shape 0) draws its cameras first from the seeded generator.
+    renders = render_dataset(object_ids=[0], seed=5, cache_dir=None, view_scheme="sectors8",
+                             **{**SMALL, "views_per_object": 64})
+    cameras = sample_cameras(64, generator=torch.Generator().manual_seed(5))
+    angles = zip(cameras.elevation.tolist(), cameras.azimuth.tolist(), strict=True)
+    expected = [sectors8_view(elevation, azimuth) for elevation, azimuth in angles]
+    assert [caption.split(", ")[1].removesuffix(" view") for caption in renders.captions] == expected
+    assert len(set(expected)) == 8  # 64 cameras reach every sector
+    with pytest.raises(ValueError, match="view scheme"):
+        render_dataset(object_ids=[0], cache_dir=None, view_scheme="sectors4", **SMALL)
 
 
 def test_shading_modes_color_the_object_as_documented():
