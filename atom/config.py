@@ -97,20 +97,11 @@ class InterpolationMode(Enum):
     slerp = "slerp"
 
 
-class ViewSuffix(Enum):
-    """The view suffix of a caption, "a red cube, front view": a label of any view scheme
-    (``atom.prompts.views.VIEWS``; the text-to-image model's own scheme decides which it knows)."""
-
-    front = "front"
-    side = "side"
-    back = "back"
-    overhead = "overhead"
-    front_right = "front-right"
-    right = "right"
-    back_right = "back-right"
-    back_left = "back-left"
-    left = "left"
-    front_left = "front-left"
+ViewSuffix = Enum("ViewSuffix", [(view, view) for view in (
+    "front", "side", "back", "overhead", "front-right", "right", "back-right", "back-left", "left", "front-left")])
+ViewSuffix.__doc__ = """The view suffix of a caption, "a red cube, front view": a label of any view scheme
+(``atom.prompts.views.VIEWS``; the text-to-image model's own scheme decides which it knows). Member names are
+the labels, hyphens included, so the command line names the value."""
 
 
 class DType(Enum):

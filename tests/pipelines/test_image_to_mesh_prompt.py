@@ -13,6 +13,7 @@ import torch
 from atom.config import ImageToMeshConfig, PreviewConfig, TextToImageConfig, asset_path
 from atom.pipelines import StageError
 from atom.pipelines.image_to_mesh_run import PROMPT_IMAGE, run_image_to_mesh
+from atom.prompts.views import DREAMFUSION4
 from atom.testing.tiny_image_to_mesh import tiny_image_to_mesh_models
 from atom.toyworld.prior import build_prior_scheduler, build_prior_unet, save_prior
 
@@ -53,7 +54,7 @@ def test_a_picture_without_an_object_stops_at_preprocessing_and_keeps_it(models,
     torch.manual_seed(0)
     unet = build_prior_unet(resolution=32, block_out_channels=(16, 32), attention_head_dim=8)
     prior = save_prior(unet.eval(), build_prior_scheduler(), tmp_path / "tiny_prior", "# tiny random prior\n",
-                       samples=None)
+                       DREAMFUSION4, samples=None)
     out = tmp_path / "out"
     with pytest.raises(StageError, match=r"input preprocessing .* failed: ImageInputError: .*prompt_image.png"):
         run_image_to_mesh(_config(models, out, str(prior), text_to_image=TextToImageConfig(
