@@ -18,6 +18,9 @@ Conditioning (``c``: the condition image mapped to [-1, 1]):
   columns -> ``[3, T, 3 T]``. A whole-canvas resize would stretch the picture 3x sideways and put a third of
   it over each tile; the per-tile copy gives every tile the whole object at the tile's own scale (the
   object's size in pixels is what fixes the views' scale), next to each pixel, at no cost in parameters.
+  The picture and every view are centred on the object, so the copy overlaps the view's object region (for
+  the toy data's camera, distance 2.8 and fov 40 degrees, the picture spans +-1.02 world units at the
+  origin, the orthographic tiles +-1: nearly one scale).
   (2) An image embedding: a small strided conv encoder turns ``c`` (full resolution) into a grid of tokens
   ``[L, D]`` (plus a learned position embedding), read by cross-attention (``encoder_hidden_states``): the
   picture's geometry reaches every canvas position, however far its tile's turn moves it.

@@ -70,7 +70,7 @@ class MultiViewDataConfig:
     tile_size: int = 32
     mesh_resolution: int = 32
     supersample: int = 2
-    pool_size: int = 6144
+    pool_size: int = 4096
     cache_dir: Optional[str] = "~/.cache/atom/toy_multiview"  # noqa: UP045 (OmegaConf needs typing.Optional)
 
 
@@ -93,8 +93,8 @@ class MultiViewNetConfig:
 
 @dataclass
 class MultiViewTrainConfig:
-    steps: int = 1500
-    batch_size: int = 16
+    steps: int = 2000
+    batch_size: int = 8
     lr: float = 1e-3
     warmup_steps: int = 50
     weight_decay: float = 0.01
@@ -102,7 +102,7 @@ class MultiViewTrainConfig:
     ema_decay: float = 0.995
     cond_drop_prob: float = 0.1
     min_snr_gamma: Optional[float] = None  # noqa: UP045
-    max_minutes: Optional[float] = 55.0  # noqa: UP045
+    max_minutes: Optional[float] = 52.0  # noqa: UP045
     log_every: int = 25
     sample_every: int = 250
     checkpoint_every: int = 250
