@@ -4,9 +4,12 @@ An example is a posed toy object of :mod:`atom.toyworld.crm_data` (its sampler, 
 evaluation set) rendered twice:
 
 - the input picture ``[3, S, S]``: a perspective render (unlit vertex colors, antialiased, CRM grey
-  127/255 background) from a camera looking at the origin, where the object is centred, at elevation
-  uniform in :data:`ELEVATION_RANGE`, distance :data:`INPUT_DISTANCE` and field of view :data:`INPUT_FOV`,
-  rasterized at ``supersample * S`` px and area-averaged down to S;
+  127/255 background) from a camera looking at the origin (the object's centre) at elevation uniform in
+  :data:`ELEVATION_RANGE`, distance :data:`INPUT_DISTANCE` and field of view :data:`INPUT_FOV`, rasterized at
+  ``supersample * S`` px, shifted (bilinear, sub-pixel) so that the centroid of its coverage mask sits at the
+  image centre, and area-averaged down to S. Centring on the mask rather than on the origin's projection is
+  what a user's picture gets (the image-to-mesh preprocessing centres the cut-out's mask): train and use see
+  one framing;
 - the targets: the six orthographic views and CCMs ``[6, 3, T, T]`` of
   :func:`atom.render.crm_views.render_crm_views`, exactly what the reconstruction model is trained on
   (:func:`atom.toyworld.crm_data.render_unet_inputs`).
@@ -34,6 +37,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from atom.render.cameras import look_at
+from atom.render.ccm import CRM_BACKGROUND
 from atom.render.crm_views import CRM_AZIMUTH_OFFSET, render_crm_views
 from atom.render.fragments import Rasterizer
 from atom.toyworld.crm_data import PosedObject, held_out_objects, render_albedo_views, sample_training_object
@@ -67,14 +71,35 @@ class MultiViewExamples:
     objects: list[PosedObject]
 
 
+def centre_on_mask(image: Tensor, mask: Tensor, background: float = CRM_BACKGROUND) -> Tensor:
+    """Shift ``image`` [B, C, H, W] so that the centroid of ``mask`` [B, 1, H, W] (pixel-edge coordinates) lands
+    on the image centre; bilinear resampling, ``background`` where the shifted image has no source pixel."""
+    height, width = image.shape[-2:]
+    total = mask.sum(dim=(1, 2, 3))
+    if bool((total <= 0).any()):
+        raise ValueError("centre_on_mask needs a non-empty mask in every image")
+    rows = torch.arange(height, dtype=image.dtype) + 0.5
+    cols = torch.arange(width, dtype=image.dtype) + 0.5
+    centre_row = (mask[:, 0] * rows[:, None]).sum(dim=(1, 2)) / total
+    centre_col = (mask[:, 0] * cols[None, :]).sum(dim=(1, 2)) / total
+    # output pixel p reads input p + (centroid - centre); grid_sample's x, y in [-1, 1] span the image edges
+    y = (2.0 * rows / height - 1.0)[None, :, None] + (2.0 * centre_row / height - 1.0)[:, None, None]
+    x = (2.0 * cols / width - 1.0)[None, None, :] + (2.0 * centre_col / width - 1.0)[:, None, None]
+    grid = torch.stack(torch.broadcast_tensors(x, y), dim=-1)
+    shifted = F.grid_sample(image - background, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    return shifted + background
+
+
 def render_input(obj: PosedObject, elevation: float, size: int, rasterizer: Rasterizer, mesh_resolution: int,
                  supersample: int = 2) -> Tensor:
-    """The input picture ``[3, size, size]`` of ``obj`` from the input camera at ``elevation`` degrees."""
+    """The input picture ``[3, size, size]`` of ``obj`` from the input camera at ``elevation`` degrees, centred
+    on its coverage mask (module docstring)."""
     if size < 1 or supersample < 1:
         raise ValueError(f"size and supersample must be >= 1, got {size} and {supersample}")
     camera = look_at(float(elevation), INPUT_AZIMUTH, INPUT_DISTANCE, INPUT_FOV)
     rendered = render_albedo_views(obj.mesh(mesh_resolution), camera, size * supersample, rasterizer)
-    return F.avg_pool2d(rendered.rgb, supersample)[0].clamp(0.0, 1.0)
+    picture = centre_on_mask(rendered.rgb, rendered.mask)
+    return F.avg_pool2d(picture, supersample)[0].clamp(0.0, 1.0)
 
 
 def render_examples(objects: Sequence[PosedObject], elevations: Tensor, input_size: int, tile_size: int,

@@ -12,6 +12,7 @@ from atom.toyworld.multiview_data import (
     ELEVATION_RANGE,
     INPUT_DISTANCE,
     INPUT_FOV,
+    centre_on_mask,
     held_out_examples,
     render_examples,
     render_input,
@@ -71,6 +72,29 @@ def test_picture_is_the_object_centred_on_grey_at_the_expected_size():
     weights = coverage.clamp(0, 1) / area
     assert float((weights * rows).sum()) == pytest.approx(size / 2, abs=0.5)
     assert float((weights * cols).sum()) == pytest.approx(size / 2, abs=0.5)
+
+
+def test_an_off_centre_object_is_centred_on_its_mask():
+    """A cone seen from above has its silhouette centroid off the origin's projection; the picture moves it to
+    the centre (to a fraction of a pixel), the colors unchanged (grey around, the cone's color inside)."""
+    cone = PosedObject(3, (0.1, 0.2, 0.9), 0.0, 1.0)
+    picture = render_input(cone, 40.0, 64, RASTERIZER, 32, supersample=1)
+    grey = 127.0 / 255.0
+    coverage = ((grey - picture[0]) / (grey - 0.1)).clamp(0, 1)  # red channel: 0.1 on the cone
+    rows, cols = torch.meshgrid(torch.arange(64) + 0.5, torch.arange(64) + 0.5, indexing="ij")
+    assert float((coverage * rows).sum() / coverage.sum()) == pytest.approx(32.0, abs=0.3)
+    assert float((coverage * cols).sum() / coverage.sum()) == pytest.approx(32.0, abs=0.3)
+    assert float(picture.min()) >= 0.0 and float(picture.max()) <= 1.0
+
+
+def test_centre_on_mask_moves_a_block_by_whole_pixels_exactly():
+    image = torch.full((1, 3, 16, 16), 0.5)
+    mask = torch.zeros(1, 1, 16, 16)
+    image[..., 2:6, 3:7] = 0.9  # centroid (4, 5) -> (8, 8): a shift of (4, 3) pixels
+    mask[..., 2:6, 3:7] = 1.0
+    expected = torch.full((1, 3, 16, 16), 0.5)
+    expected[..., 6:10, 6:10] = 0.9
+    torch.testing.assert_close(centre_on_mask(image, mask, 0.5), expected)
 
 
 def test_picture_follows_the_object_yaw_not_a_random_camera_azimuth():
