@@ -25,7 +25,6 @@ import logging
 import os
 import time
 from dataclasses import dataclass, field
-from enum import Enum
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, Optional
@@ -42,7 +41,7 @@ from tqdm.auto import tqdm
 
 from atom.config import CONF_DIR, register_configs
 from atom.model.checkpoints import list_checkpoints
-from atom.model.multiview_diffusion import MultiViewDiffusionModel
+from atom.model.multiview_diffusion import STAGES, MultiViewDiffusionModel
 from atom.render import make_rasterizer
 from atom.render.images import image_grid
 from atom.toyworld.multiview_check import comparison_grid, generate, score_images, stage_condition, stage_truth
@@ -55,11 +54,6 @@ logger = logging.getLogger("atom.toyworld.train_multiview")
 CARD_FILE = "README.md"
 SAMPLES_FILE = "samples.png"
 SUMMARY_FILE = "summary.json"
-
-
-class Stage(Enum):
-    views = "views"
-    ccms = "ccms"
 
 
 @dataclass
@@ -93,7 +87,7 @@ class MultiViewNetConfig:
 
 @dataclass
 class MultiViewTrainConfig:
-    steps: int = 2000
+    steps: int = 1000
     batch_size: int = 8
     lr: float = 1e-3
     warmup_steps: int = 50
@@ -121,7 +115,7 @@ class MultiViewSampleConfig:
 
 @dataclass
 class TrainMultiViewConfig:
-    stage: Stage = Stage.views
+    stage: str = "views"  # "views" | "ccms" (a string: ${stage} names the output folders)
     seed: int = 0
     output_dir: str = "atom/weights/toy_mv_views"
     run_dir: str = "outputs/train_multiview/views"
@@ -171,7 +165,7 @@ def build_model(cfg: TrainMultiViewConfig | DictConfig) -> MultiViewDiffusionMod
     """A fresh stage from the config; float32 storage while training (exact checkpoints)."""
     net = OmegaConf.to_container(OmegaConf.create(cfg.model), resolve=True, enum_to_str=True)
     net["weights_dtype"] = "float32"
-    return MultiViewDiffusionModel(stage=cfg.stage.value, tile_size=cfg.data.tile_size, input_size=cfg.data.input_size,
+    return MultiViewDiffusionModel(stage=cfg.stage, tile_size=cfg.data.tile_size, input_size=cfg.data.input_size,
                                    num_inference_steps=cfg.sample.num_inference_steps,
                                    guidance_scale=cfg.sample.guidance_scale, **net)
 
@@ -229,7 +223,9 @@ def train_multiview(cfg: TrainMultiViewConfig | DictConfig) -> dict[str, Any]:
     started, cpu_started = time.perf_counter(), time.process_time()
     load_at_start = os.getloadavg()
     torch.manual_seed(cfg.seed)
-    stage = cfg.stage.value
+    stage = cfg.stage
+    if stage not in STAGES:
+        raise ValueError(f"stage must be one of {STAGES}, got {stage!r}")
     pool, cached = training_pool(cfg)
     condition_pool, target_pool = stage_tensors(stage, pool)
     data_seconds = time.perf_counter() - started
