@@ -60,3 +60,9 @@ def test_an_interrupted_run_resumes_to_the_same_weights(tmp_path):
 def test_unknown_keys_fail_at_start(tmp_path):
     with pytest.raises(Exception, match="colour"):
         config(tmp_path, "bad", "train.colour=1")
+
+
+def test_an_unknown_stage_fails_at_start_naming_the_stages(tmp_path):
+    with pytest.raises(ValueError, match=r"stage must be one of \('views', 'ccms'\), got 'normals'"):
+        train_multiview(config(tmp_path, "bad", "stage=normals"))
+    assert not (tmp_path / "cache").exists()  # nothing rendered
