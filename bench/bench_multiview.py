@@ -7,8 +7,10 @@ Scores per object over its six images side by side (``atom.toyworld.multiview_ch
 medians (and minima) over the objects, plus the median PSNR per held-out category, and the median seconds
 per object of each stage (batches of 8, each timed once).
 
+With ``--sweep S1 S2 ...`` a second table scores stage 1 alone at each guidance scale.
+
     python bench/bench_multiview.py [--views atom/weights/toy_mv_views] [--ccms atom/weights/toy_mv_ccms]
-        [--steps N] [--guidance S] [--seed 0] [--threads 1]
+        [--steps N] [--guidance S] [--sweep S1 S2 ...] [--seed 0] [--threads 1]
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ def main() -> None:
     parser.add_argument("--ccms", default=asset_path("toy_mv_ccms"))
     parser.add_argument("--steps", type=int, default=None, help="DDIM steps (default: each model's config)")
     parser.add_argument("--guidance", type=float, default=None, help="guidance scale (default: each config's)")
+    parser.add_argument("--sweep", type=float, nargs="*", default=[], help="stage-1 guidance scales to compare")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
@@ -80,6 +83,14 @@ def main() -> None:
         index = [i for i, obj in enumerate(examples.objects) if obj.category == category]
         print(f"| {category} | {statistics.median(rows[0][1].psnr[index].tolist()):.2f} | "
               f"{statistics.median(rows[1][1].psnr[index].tolist()):.2f} |")
+    if args.sweep:
+        print()
+        print("| stage 1 guidance scale | views PSNR median (dB) | PSNR min | SSIM median |")
+        print("|---|---|---|---|")
+    for scale in args.sweep:
+        swept, _ = timed_generate(views_model, examples.inputs, args.seed, args.steps, scale)
+        s = score_images(swept, examples.views).summary()
+        print(f"| {scale:g} | {s['median_psnr']:.2f} | {s['min_psnr']:.2f} | {s['median_ssim']:.3f} |", flush=True)
 
 
 if __name__ == "__main__":
