@@ -38,6 +38,12 @@ def timed_generate(model, condition, seed, steps, guidance) -> tuple[torch.Tenso
     return out, (time.perf_counter() - start) / condition.shape[0]
 
 
+def print_row(name: str, scores, seconds: float) -> None:
+    s = scores.summary()
+    print(f"| {name} | {s['median_psnr']:.2f} | {s['min_psnr']:.2f} | {s['median_ssim']:.3f} | "
+          f"{s['min_ssim']:.3f} | {seconds:.2f} |", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--views", default=asset_path("toy_mv_views"))
@@ -54,14 +60,6 @@ def main() -> None:
     cfg = views_model.config
     examples = held_out_examples(cfg.input_size, cfg.tile_size, make_rasterizer("torch"), MESH_RESOLUTION)
 
-    views, views_seconds = timed_generate(views_model, examples.inputs, args.seed, args.steps, args.guidance)
-    from_generated, ccms_seconds = timed_generate(ccms_model, views, args.seed, args.steps, args.guidance)
-    from_true, _ = timed_generate(ccms_model, examples.views, args.seed, args.steps, args.guidance)
-    rows = [
-        ("stage 1: views from the picture", score_images(views, examples.views), views_seconds),
-        ("stage 2: CCMs from the generated views", score_images(from_generated, examples.ccms), ccms_seconds),
-        ("stage 2: CCMs from the true views", score_images(from_true, examples.ccms), ccms_seconds),
-    ]
     steps = {name: args.steps or m.config.num_inference_steps for name, m in (("views", views_model),
                                                                               ("ccms", ccms_model))}
     guidance = {name: args.guidance or m.config.guidance_scale for name, m in (("views", views_model),
@@ -71,11 +69,16 @@ def main() -> None:
           f"pictures {cfg.input_size} px")
     print()
     print("| output | PSNR median (dB) | PSNR min | SSIM median | SSIM min | s / object |")
-    print("|---|---|---|---|---|---|")
-    for name, scores, seconds in rows:
-        s = scores.summary()
-        print(f"| {name} | {s['median_psnr']:.2f} | {s['min_psnr']:.2f} | {s['median_ssim']:.3f} | "
-              f"{s['min_ssim']:.3f} | {seconds:.2f} |")
+    print("|---|---|---|---|---|---|", flush=True)
+    views, views_seconds = timed_generate(views_model, examples.inputs, args.seed, args.steps, args.guidance)
+    rows = [("stage 1: views from the picture", score_images(views, examples.views), views_seconds)]
+    print_row(*rows[-1])
+    from_generated, ccms_seconds = timed_generate(ccms_model, views, args.seed, args.steps, args.guidance)
+    rows.append(("stage 2: CCMs from the generated views", score_images(from_generated, examples.ccms), ccms_seconds))
+    print_row(*rows[-1])
+    from_true, true_seconds = timed_generate(ccms_model, examples.views, args.seed, args.steps, args.guidance)
+    rows.append(("stage 2: CCMs from the true views", score_images(from_true, examples.ccms), true_seconds))
+    print_row(*rows[-1])
     print()
     print("| category | views PSNR median (dB) | CCMs (generated views) PSNR median (dB) |")
     print("|---|---|---|")
