@@ -14,10 +14,15 @@ multi-view attention), and each pixel column of the canvas is a grid column of C
 Conditioning (``c``: the condition image mapped to [-1, 1]):
 
 - stage ``"views"``: ``c`` = the input picture ``[3, S, S]`` (object centred on grey, ``S = input_size``).
-  (1) Channel concatenation: ``c`` resized to one tile ``[3, T, T]`` and repeated over the three tile
-  columns -> ``[3, T, 3 T]``. A whole-canvas resize would stretch the picture 3x sideways and put a third of
-  it over each tile; the per-tile copy gives every tile the whole object at the tile's own scale (the
-  object's size in pixels is what fixes the views' scale), next to each pixel, at no cost in parameters.
+  (1) Channel concatenation: ``c`` resized to one tile ``[3, T, T]`` and laid out as if it were each of the
+  six views (``tile_views`` of six copies) -> ``[6, T, 3 T]``: every tile holds the whole picture at the
+  tile's own scale, turned as that tile's view is turned, so in view space each copy stands upright like the
+  picture. A whole-canvas resize would stretch the picture 3x sideways and put a third of it over each tile;
+  an unturned copy would stand sideways in most views (measured: a model trained so copies the picture into
+  the canvas and its views come out rotated). Upright copies overlap the target where it resembles the
+  picture: the picture and every view are centred on the object, the four side views share its up axis (+Z),
+  and for the toy data's camera (distance 2.8, fov 40 degrees) the picture spans +-1.02 world units at the
+  origin, the orthographic tiles +-1: nearly one scale.
   (2) An image embedding: a small strided conv encoder turns ``c`` (full resolution) into a grid of tokens
   ``[L, D]`` (plus a learned position embedding), read by cross-attention (``encoder_hidden_states``): the
   picture's geometry reaches every canvas position, however far its tile's turn moves it.
@@ -151,7 +156,8 @@ class MultiViewDiffusionConfig:
 
     @property
     def condition_channels(self) -> int:
-        """Channels of the condition image: 3 (the picture) or 6 (the tiled views)."""
+        """Channels of the condition image the encoder reads: 3 (the picture) or 6 (the tiled views); the
+        concatenated condition always has the canvas' 6 (the picture laid out as six views for "views")."""
         return 3 if self.stage == "views" else CANVAS_CHANNELS
 
     @property
@@ -172,7 +178,7 @@ class Condition:
     """A prepared condition, batch B.
 
     Attributes:
-        channels: [B, C_c, T, 3 T] concatenated to the noisy canvas (3 channels for "views", 6 for "ccms").
+        channels: [B, 6, T, 3 T] concatenated to the noisy canvas.
         tokens: [B, L, D] cross-attention tokens.
     """
 
@@ -212,7 +218,7 @@ class MultiViewDiffusionModel(PretrainedModel):
         cfg = self.config
         self.unet = UNet2DConditionModel(
             sample_size=(cfg.tile_size, 3 * cfg.tile_size),
-            in_channels=CANVAS_CHANNELS + cfg.condition_channels,
+            in_channels=2 * CANVAS_CHANNELS,  # the noisy canvas and the concatenated condition
             out_channels=CANVAS_CHANNELS,
             block_out_channels=cfg.block_out_channels,
             down_block_types=cfg.down_block_types,
@@ -277,7 +283,7 @@ class MultiViewDiffusionModel(PretrainedModel):
             image = condition * 2.0 - 1.0
             tile = F.interpolate(image, size=(cfg.tile_size, cfg.tile_size), mode="bilinear", antialias=True,
                                  align_corners=False)
-            channels = tile.repeat(1, 1, 1, 3)
+            channels = tile_views(tile[:, None].expand(-1, NUM_VIEWS, -1, -1, -1))
         else:
             image = channels = self.to_canvas(condition)
         tokens = self.encoder(image)
@@ -292,7 +298,7 @@ class MultiViewDiffusionModel(PretrainedModel):
     def null_condition(self, batch: int) -> Condition:
         """The unconditional input of classifier-free guidance for ``batch`` rows."""
         cfg = self.config
-        channels = torch.zeros(batch, cfg.condition_channels, cfg.tile_size, 3 * cfg.tile_size,
+        channels = torch.zeros(batch, CANVAS_CHANNELS, cfg.tile_size, 3 * cfg.tile_size,
                                device=self.null_tokens.device, dtype=self.null_tokens.dtype)
         return Condition(channels, self.null_tokens.expand(batch, -1, -1))
 

@@ -7,7 +7,7 @@ import torch
 from safetensors import safe_open
 
 from atom.model.multiview_diffusion import MultiViewDiffusionConfig, MultiViewDiffusionModel
-from atom.render.crm_tiles import tile_views
+from atom.render.crm_tiles import tile_views, untile_views
 from atom.testing.tiny_multiview import TINY_MULTIVIEW, build_tiny_multiview, tiny_multiview_model
 
 T = TINY_MULTIVIEW["tile_size"]
@@ -50,15 +50,17 @@ def test_canvas_is_crm_tiling_in_minus_one_to_one_and_inverts():
     torch.testing.assert_close(model.from_canvas(canvas), views)
 
 
-def test_views_condition_channels_are_the_picture_resized_once_per_tile_column():
+def test_views_condition_channels_are_the_picture_upright_in_every_view():
     model = build_tiny_multiview("views")
     picture = torch.full((1, 3, S, S), 0.5)
-    picture[:, 0] = 1.0  # red channel 1, others 0.5: constant images survive any resize exactly
+    picture[:, 0, : S // 2] = 1.0  # the top half red: any turn of a tile shows
+    picture[:, 1, :, : S // 4] = 0.0  # the left quarter without green
     prepared = model.encode_condition(picture)
-    assert prepared.channels.shape == (1, 3, T, 3 * T)
-    expected = torch.zeros(1, 3, T, 3 * T)
-    expected[:, 0] = 1.0
-    torch.testing.assert_close(prepared.channels, expected)
+    assert prepared.channels.shape == (1, 6, T, 3 * T)
+    resized = torch.nn.functional.interpolate(picture * 2 - 1, size=(T, T), mode="area")
+    views = untile_views(prepared.channels)  # [1, 6, 3, T, T]: in view space every copy is the picture
+    for view in range(6):
+        torch.testing.assert_close(views[:, view], resized)
     assert prepared.tokens.shape == (1, model.config.num_tokens, model.config.embedding_dim)
 
 
