@@ -23,6 +23,7 @@ import dataclasses
 import json
 import logging
 import os
+import statistics
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -339,7 +340,7 @@ def _per_category(examples: MultiViewExamples, scores) -> dict[str, float]:
     categories: dict[str, list[float]] = {}
     for obj, value in zip(examples.objects, scores.psnr.tolist(), strict=True):
         categories.setdefault(obj.category, []).append(value)
-    return {name: float(torch.tensor(values).median()) for name, values in categories.items()}
+    return {name: statistics.median(values) for name, values in categories.items()}
 
 
 def _checkpoint(run_dir, step, model, cfg, optimizer, lr_schedule, ema, generator) -> None:
