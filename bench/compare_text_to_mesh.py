@@ -42,7 +42,7 @@ def atom_meshes(checkpoint: str, prompts: list[str]) -> tuple[list, float]:
     meshes = []
     for start in range(0, len(prompts), ATOM_BATCH):
         batch = pipeline(prompts[start:start + ATOM_BATCH], grid_resolution=ATOM_GRID)
-        meshes += [mesh.detach().cpu() for mesh in batch]
+        meshes += [mesh.detach().to("cpu") for mesh in batch]
     return meshes, time.perf_counter() - started
 
 
@@ -64,7 +64,7 @@ def image_route_meshes(models: str, prompts: list[str], steps: int, seed: int) -
     seconds["preprocess"] = time.perf_counter() - started
     output = pipeline(torch.stack(inputs), num_inference_steps=steps, generator=generator)
     seconds.update(output.seconds)
-    return [mesh.detach().cpu() for mesh in output.meshes], seconds
+    return [mesh.detach().to("cpu") for mesh in output.meshes], seconds
 
 
 def main() -> None:
