@@ -436,6 +436,11 @@ class EvaluateConfig:
     device: str = "auto"
     output: str | None = None  # default: <checkpoint>/evaluation.json (toy) or clip_r_precision.json (clip)
     clip: CLIPMetricConfig = field(default_factory=CLIPMetricConfig)
+    # an image-to-mesh folder (ckpt=atom/weights/toy_image_to_mesh): DDIM steps and guidance of both
+    # multi-view stages (null: each model's own) and the seed of the whole chain
+    num_inference_steps: int | None = None
+    guidance_scale: float | None = None
+    seed: int = 0
 
 
 @dataclass

@@ -13,7 +13,11 @@ checkpoint's own prompt set; a prompt is "seen" when the checkpoint trained on i
 
 A checkpoint of CRM's reconstruction model (``system: crm`` in its training config) is recognised and
 evaluated on the toy world's held-out posed objects instead (``atom.evaluation.reconstruction``: 3D metrics,
-torus genus, PSNR/SSIM of novel views), with the settings it was trained with.
+torus genus, PSNR/SSIM of novel views), with the settings it was trained with. An image-to-mesh folder
+(``ckpt=atom/weights/toy_image_to_mesh``) is evaluated end to end on one picture of each held-out object
+(``atom.evaluation.image_to_mesh``: 3D metrics, R@1 among the held-out objects, PSNR/SSIM of the generated views
+and CCMs); its JSON goes to ``output=`` (default ``image_to_mesh_evaluation.json`` in the working directory,
+since the bundled folder lives inside the package).
 """
 
 from __future__ import annotations
@@ -139,7 +143,32 @@ def evaluate_reconstruction_checkpoint(cfg: EvaluateConfig, checkpoint: Path, tr
     return results
 
 
+def is_image_to_mesh_folder(path: str) -> bool:
+    """A folder of the image-to-mesh pipeline: its ``image_to_mesh.json`` or its three stage sub-folders."""
+    from atom.pipelines.image_to_mesh import INDEX_NAME, STAGES
+
+    folder = Path(path).expanduser()
+    return (folder / INDEX_NAME).is_file() or all((folder / stage).is_dir() for stage in STAGES)
+
+
+def evaluate_image_to_mesh_folder(cfg: EvaluateConfig) -> dict:
+    """The held-out table of the whole image-to-mesh chain (``atom.evaluation.image_to_mesh``)."""
+    from atom.evaluation.image_to_mesh import evaluate_image_to_mesh, format_image_to_mesh_table
+    from atom.pipelines import ImageToMeshPipeline
+
+    pipeline = ImageToMeshPipeline.from_pretrained(cfg.ckpt, device=resolve_device(cfg.device))
+    results = evaluate_image_to_mesh(pipeline, make_rasterizer("torch"), num_inference_steps=cfg.num_inference_steps,
+                                     guidance_scale=cfg.guidance_scale, seed=cfg.seed)
+    output = Path(cfg.output) if cfg.output else Path("image_to_mesh_evaluation.json")
+    output.write_text(json.dumps(results, indent=2, default=float))
+    print(format_image_to_mesh_table(results, per_object=True), flush=True)
+    print(f"\nwrote {output}", flush=True)
+    return results
+
+
 def evaluate_checkpoint(cfg: EvaluateConfig) -> dict:
+    if is_image_to_mesh_folder(cfg.ckpt):
+        return evaluate_image_to_mesh_folder(cfg)
     checkpoint = resolve_checkpoint(cfg.ckpt)
     if SystemKind(OmegaConf.load(checkpoint / "train_config.yaml").get("system", "atom")) is SystemKind.crm:
         return evaluate_reconstruction_checkpoint(cfg, checkpoint, checkpoint_train_config(checkpoint))
