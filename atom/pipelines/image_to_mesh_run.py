@@ -38,12 +38,11 @@ from omegaconf import OmegaConf
 from torch import Tensor
 from tqdm import tqdm
 
-from atom.build import resolve_device
 from atom.config import ImageToMeshConfig, TextToImageConfig
 from atom.pipelines.image_inputs import cut_out, place_object
 from atom.pipelines.image_to_mesh import ImageToMeshPipeline, StageError, stage_errors
 from atom.pipelines.index_page import write_index
-from atom.pipelines.inference import SUMMARY_NAME, InferenceError, output_dir, timer
+from atom.pipelines.inference import SUMMARY_NAME, InferenceError, output_dir, run_device, timer
 from atom.pipelines.reconstruction_run import advance_stage, check_settings, write_reconstruction
 from atom.prompts.views import view_prompt
 from atom.render.crm_views import CRM_VIEW_NAMES
@@ -132,10 +131,7 @@ def run_image_to_mesh(cfg: ImageToMeshConfig) -> dict:
     started, now = time.perf_counter(), datetime.datetime.now()
     timing: dict[str, float] = {}
     check_run_settings(cfg)
-    try:
-        device = resolve_device(cfg.device)
-    except (ValueError, RuntimeError) as err:
-        raise InferenceError(f"device={cfg.device!r}: {err}") from err
+    device = run_device(cfg.device)
     out_dir = output_dir(cfg.out_dir, cfg.overwrite, now, root="outputs/image_to_mesh")
     summary: dict = {
         "created": now.isoformat(timespec="seconds"), "out_dir": str(out_dir), "device": str(device),

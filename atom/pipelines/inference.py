@@ -86,6 +86,14 @@ def output_dir(out_dir: str | None, overwrite: bool, now: datetime.datetime, roo
     return path
 
 
+def run_device(device: str) -> torch.device:
+    """``device`` ("auto", "cpu", "cuda:0", ...) resolved for a run, or an ``InferenceError`` naming it."""
+    try:
+        return resolve_device(device)
+    except (ValueError, RuntimeError) as err:
+        raise InferenceError(f"device={device!r}: {err}") from err
+
+
 def check_settings(cfg: InferConfig) -> None:
     """Numbers and combinations Hydra's types cannot check."""
     problems = []
@@ -223,10 +231,7 @@ def run_inference(cfg: InferConfig) -> dict:
         except ValueError as err:
             raise InferenceError(f"interpolate: {err}") from err
     check_settings(cfg)
-    try:
-        device = resolve_device(cfg.device)
-    except (ValueError, RuntimeError) as err:
-        raise InferenceError(f"device={cfg.device!r}: {err}") from err
+    device = run_device(cfg.device)
     out_dir = output_dir(cfg.out_dir, cfg.overwrite, now)
     with timer(timing, "load_s"):
         checkpoint = resolve_checkpoint(cfg.ckpt)

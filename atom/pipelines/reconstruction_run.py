@@ -28,7 +28,6 @@ import torch
 from omegaconf import OmegaConf
 from tqdm import tqdm
 
-from atom.build import resolve_device
 from atom.config import ImageToMeshConfig, ReconstructConfig, TextureMode
 from atom.geometry import Mesh
 from atom.model import resolve_checkpoint
@@ -41,6 +40,7 @@ from atom.pipelines.inference import (
     MeshWriter,
     output_dir,
     output_problems,
+    run_device,
     timer,
 )
 from atom.pipelines.reconstruction import ReconstructionPipeline, check_view_tensors
@@ -94,10 +94,7 @@ def run_reconstruction(cfg: ReconstructConfig) -> dict:
     started, now = time.perf_counter(), datetime.datetime.now()
     timing: dict[str, float] = {}
     check_settings(cfg)
-    try:
-        device = resolve_device(cfg.device)
-    except (ValueError, RuntimeError) as err:
-        raise InferenceError(f"device={cfg.device!r}: {err}") from err
+    device = run_device(cfg.device)
     out_dir = output_dir(cfg.out_dir, cfg.overwrite, now, root="outputs/reconstruct")
     with tqdm(total=len(STAGES), desc="reconstruct", unit="stage", disable=not cfg.progress,
               dynamic_ncols=True, postfix="read") as bar:

@@ -107,7 +107,7 @@ class MultiViewTrainConfig:
 class MultiViewSampleConfig:
     """How the saved model samples (its config's defaults) and is checked."""
 
-    num_inference_steps: int = 50
+    num_inference_steps: int = 20
     guidance_scale: float = 1.5
     seed: int = 0
     preview_objects: int = 4
