@@ -34,7 +34,7 @@ from atom.pipelines.image_to_mesh import ImageToMeshPipeline
 from atom.render.fragments import Rasterizer
 from atom.tables import markdown_table
 from atom.toyworld.crm_data import PosedObject
-from atom.toyworld.metrics import RANK_MODES, chamfer_l1, rank1_hits, sample_surface
+from atom.toyworld.metrics import RANK_MODES, rank1_hits, sample_surface, surface_distances
 from atom.toyworld.multiview_check import score_images
 from atom.toyworld.multiview_data import held_out_examples
 
@@ -45,21 +45,12 @@ MEDIANS = ("view_psnr", "view_ssim", "ccm_psnr", "ccm_ssim")
 
 def held_out_distances(meshes: Sequence[Mesh], objects: Sequence[PosedObject],
                        n_points: int = RANK_POINTS, seed: int = 0) -> tuple[Tensor, Tensor]:
-    """``(shape [P, G], color [P, G])``: Chamfer-L1 and mean absolute color difference of each mesh's surface
-    samples against each posed object's truth; rows of +inf for empty meshes."""
+    """``(shape [P, G], color [P, G])`` of each mesh against each posed object's truth
+    (:func:`atom.toyworld.metrics.surface_distances`; truth samples seeded ``seed + 1``, as Toy64's R@1)."""
     truths = [sample_surface(obj.mesh(GT_RESOLUTION), n_points, torch.Generator().manual_seed(seed + 1))[0]
               for obj in objects]
     rgb = torch.tensor([obj.color for obj in objects], dtype=torch.float32)
-    shape_rows, color_rows = [], []
-    for mesh in meshes:
-        if mesh.is_empty:
-            shape_rows.append(torch.full((len(objects),), torch.inf))
-            color_rows.append(torch.full((len(objects),), torch.inf))
-            continue
-        points, colors = sample_surface(mesh, n_points, torch.Generator().manual_seed(seed))
-        shape_rows.append(torch.tensor([chamfer_l1(points.float(), truth) for truth in truths]))
-        color_rows.append((colors.float()[:, None, :] - rgb[None]).abs().mean(dim=(0, 2)))
-    return torch.stack(shape_rows), torch.stack(color_rows)
+    return surface_distances(meshes, truths, rgb, n_points, seed)
 
 
 @torch.no_grad()

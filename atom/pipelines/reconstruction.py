@@ -24,6 +24,7 @@ from torch import Tensor
 from atom.geometry import Mesh
 from atom.model import CheckpointError, ReconstructionModel, resolve_checkpoint
 from atom.pipelines.crm_inputs import ViewInputError
+from atom.pipelines.texture_baking import query_colors
 from atom.render.crm_tiles import crm_unet_input
 from atom.render.crm_views import CRM_VIEW_NAMES
 
@@ -109,12 +110,7 @@ class ReconstructionPipeline:
     def colors(self, triplane: Tensor, points: Tensor) -> Tensor:
         """The color head of one triplane ``[3, C, S, S]`` at ``points [N, 3]`` (world units) -> rgb ``[N, 3]``
         in [0, 1], on the points' device; any N (queried in chunks)."""
-        if points.dim() != 2 or points.shape[-1] != 3:
-            raise ValueError(f"points must be [N, 3], got {list(points.shape)}")
-        triplane = triplane[None].to(self.device)
-        chunks = [self.model.color(triplane, chunk[None].to(self.device, triplane.dtype))[0].clamp(0, 1).to(points)
-                  for chunk in points.split(COLOR_CHUNK)]
-        return torch.cat(chunks) if chunks else points.new_zeros(0, 3)
+        return query_colors(self.model.color, triplane, points, self.device, COLOR_CHUNK)
 
     def color_field(self, triplane: Tensor) -> Callable[[Tensor], Tensor]:
         """``points [N, 3] -> rgb [N, 3]`` of one triplane ``[3, C, S, S]`` (for texture baking)."""

@@ -23,6 +23,7 @@ from atom.config import TrainConfig
 from atom.geometry import Mesh, mesh_extractor
 from atom.model import CheckpointError, TextToMeshModel, extraction_grid, resolve_checkpoint, triplanes_to_meshes
 from atom.pipelines.interpolation import InterpolationPoint, interpolate_embeddings, walk
+from atom.pipelines.texture_baking import query_colors
 from atom.text import TextEmbeddings, TextEncoder
 
 logger = logging.getLogger(__name__)
@@ -103,12 +104,7 @@ class TextToMeshPipeline:
     def colors(self, triplane: Tensor, points: Tensor) -> Tensor:
         """The color head of one triplane ``[3, C, R, R]`` at ``points [N, 3]`` (world units) -> RGB ``[N, 3]``
         in [0, 1], on the points' device; any N (queried in chunks)."""
-        if points.dim() != 2 or points.shape[-1] != 3:
-            raise ValueError(f"points must be [N, 3], got {list(points.shape)}")
-        triplane = triplane[None].to(self.device)
-        chunks = [self.model.color(triplane, chunk[None].to(self.device))[0].to(points.device)
-                  for chunk in points.split(COLOR_CHUNK)]
-        return torch.cat(chunks) if chunks else points.new_zeros(0, 3)
+        return query_colors(self.model.color, triplane, points, self.device, COLOR_CHUNK)
 
     def from_embeddings(self, text: TextEmbeddings, grid_resolution: int = 64) -> list[Mesh]:
         return self.meshes(self.triplanes(text), grid_resolution)

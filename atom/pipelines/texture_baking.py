@@ -19,6 +19,19 @@ from atom.geometry.uv_texture import UVMesh, dilate
 from atom.render import Rasterizer
 
 
+def query_colors(color: Callable[[Tensor, Tensor], Tensor], triplane: Tensor, points: Tensor, device: torch.device,
+                 chunk: int = 1 << 16) -> Tensor:
+    """A model's color head ``color(triplanes [1, ...], points [1, M, 3]) -> [1, M, 3]`` for one triplane
+    ``[3, C, S, S]`` at ``points [N, 3]`` (world units), ``chunk`` points at a time on ``device`` -> rgb
+    ``[N, 3]`` in [0, 1] on the points' device and dtype; any N, including 0."""
+    if points.dim() != 2 or points.shape[-1] != 3:
+        raise ValueError(f"points must be [N, 3], got {list(points.shape)}")
+    triplane = triplane[None].to(device)
+    rgb = [color(triplane, part[None].to(device, triplane.dtype))[0].clamp(0, 1).to(points)
+           for part in points.split(chunk)]
+    return torch.cat(rgb) if rgb else points.new_zeros(0, 3)
+
+
 def texel_points(mesh: UVMesh, resolution: int, rasterizer: Rasterizer) -> tuple[Tensor, Tensor]:
     """Surface points ``[H, W, 3]`` (world units) seen by the texel centres of a ``resolution``-square
     texture, and the coverage mask ``[H, W]`` (False outside every chart; its points are zero)."""

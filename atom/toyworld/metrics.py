@@ -436,23 +436,30 @@ def toy64_distances(
         for obj in representatives
     ]
     rgb = torch.tensor([color.rgb for color in colors])
+    shape, color = surface_distances(meshes, gt_points, rgb, n_points, seed)
+    return shape[:, shape_index], color[:, color_index]
 
+
+def surface_distances(meshes: Sequence[Mesh], truth_points: Sequence[Tensor], truth_rgb: Tensor,
+                      n_points: int = 2048, seed: int = 0) -> tuple[Tensor, Tensor]:
+    """``(shape [P, G], color [P, G])``: Chamfer-L1 of each mesh's ``n_points`` surface samples against each of
+    the ``G`` truths' points ``[M, 3]``, and the mean absolute difference of the sampled colors from each of the
+    colors ``truth_rgb [G', 3]`` (its own column count); rows of +inf for empty meshes. Meshes need vertex
+    colors."""
     shape_rows, color_rows = [], []
     for mesh in meshes:
         if mesh.is_empty:
-            shape_rows.append(torch.full((len(objects),), math.inf))
-            color_rows.append(torch.full((len(objects),), math.inf))
+            shape_rows.append(torch.full((len(truth_points),), math.inf))
+            color_rows.append(torch.full((truth_rgb.shape[0],), math.inf))
             continue
         if mesh.vertex_colors is None:
-            raise ValueError("meshes need vertex_colors to be compared with the Toy64 colors")
+            raise ValueError("meshes need vertex_colors to be compared with the ground-truth colors")
         points, sampled = sample_surface(mesh, n_points, _generator(seed, mesh.device))
         points, sampled = points.cpu().float(), sampled.cpu().float()
-        shape_distance_row = torch.tensor([chamfer_l1(points, gt) for gt in gt_points])
-        color_row = (sampled[:, None, :] - rgb[None]).abs().mean(dim=(0, 2))
-        shape_rows.append(shape_distance_row[shape_index])
-        color_rows.append(color_row[color_index])
+        shape_rows.append(torch.tensor([chamfer_l1(points, truth) for truth in truth_points]))
+        color_rows.append((sampled[:, None, :] - truth_rgb[None].float()).abs().mean(dim=(0, 2)))
     if not shape_rows:
-        return torch.zeros(0, len(objects)), torch.zeros(0, len(objects))
+        return torch.zeros(0, len(truth_points)), torch.zeros(0, truth_rgb.shape[0])
     return torch.stack(shape_rows), torch.stack(color_rows)
 
 

@@ -47,7 +47,7 @@ from atom.render import make_rasterizer
 from atom.render.images import image_grid
 from atom.toyworld.multiview_check import comparison_grid, generate, score_images, stage_condition, stage_truth
 from atom.toyworld.multiview_data import MultiViewExamples, held_out_examples, sample_training_examples
-from atom.toyworld.train_prior import PredictionType, diffusion_loss, machine_description
+from atom.toyworld.train_prior import PredictionType, PriorTrainConfig, diffusion_loss, machine_description
 from atom.training.checkpoint import TrainingState, load_training_state, save_checkpoint
 
 logger = logging.getLogger("atom.toyworld.train_multiview")
@@ -87,16 +87,13 @@ class MultiViewNetConfig:
 
 
 @dataclass
-class MultiViewTrainConfig:
+class MultiViewTrainConfig(PriorTrainConfig):
+    """The toy prior's optimisation settings (same recipe and meaning), with the multi-view stages' defaults
+    and periodic previews and checkpoints."""
+
     steps: int = 1000
     batch_size: int = 8
-    lr: float = 1e-3
-    warmup_steps: int = 50
-    weight_decay: float = 0.01
-    grad_clip: float = 1.0
-    ema_decay: float = 0.995
     cond_drop_prob: float = 0.1
-    min_snr_gamma: Optional[float] = None  # noqa: UP045
     max_minutes: Optional[float] = 52.0  # noqa: UP045
     log_every: int = 25
     sample_every: int = 250
