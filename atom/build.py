@@ -13,10 +13,19 @@ from pathlib import Path
 
 import torch
 
-from atom.config import GuidanceConfig, GuidanceKind, MeshExtractorKind, ModelConfig, PromptsConfig, PromptSource
+from atom.config import (
+    GuidanceConfig,
+    GuidanceKind,
+    MeshExtractorKind,
+    ModelConfig,
+    PromptsConfig,
+    PromptSource,
+    Wordings,
+)
 from atom.guidance import LatentSDS, PixelSDS, ScoreDistillation
 from atom.model import TextToMeshConfig, TextToMeshModel
 from atom.prompts import PromptSet
+from atom.prompts.wordings import PromptWordings, load_wordings_file
 from atom.text.from_config import build_text_encoder
 
 __all__ = ["build_model", "build_guidance", "build_prompt_set", "build_text_encoder", "resolve_device"]
@@ -75,3 +84,21 @@ def build_prompt_set(cfg: PromptsConfig) -> PromptSet:
         raise ValueError("prompts.source=list needs a non-empty prompts.prompts=[...]")
     return PromptSet.from_list(list(cfg.prompts) + list(cfg.test_prompts),
                                test=list(range(len(cfg.prompts), len(cfg.prompts) + len(cfg.test_prompts))))
+
+
+def build_prompt_wordings(cfg: PromptsConfig, prompt_set: PromptSet) -> PromptWordings | None:
+    """The train prompts' other wordings that ``prompts.wordings`` names, or None (no prompt augmentation)."""
+    if cfg.wordings is Wordings.none:
+        return None
+    if not 0.0 <= cfg.keep_wording_probability <= 1.0:
+        raise ValueError(f"prompts.keep_wording_probability must be in [0, 1], got {cfg.keep_wording_probability}")
+    if cfg.wordings is Wordings.toy64:
+        if prompt_set.name != "toy64":
+            raise ValueError(f"prompts.wordings=toy64 words the Toy64 prompts, but the prompt set is "
+                             f"{prompt_set.name!r}: use prompts.wordings=file with prompts.wordings_file=...")
+        from atom.toyworld.wordings import toy64_training_wordings
+
+        return PromptWordings.build(prompt_set, toy64_training_wordings())
+    if not cfg.wordings_file:
+        raise ValueError("prompts.wordings=file needs prompts.wordings_file=/path/to/wordings.json")
+    return PromptWordings.build(prompt_set, load_wordings_file(cfg.wordings_file))

@@ -50,6 +50,15 @@ class PromptSource(Enum):
     grid = "grid"
 
 
+class Wordings(Enum):
+    """Other wordings of the train prompts for the generator (`atom.prompts.wordings`): none, the toy world's
+    synonym table (`atom.toyworld.wordings`), or a JSON file."""
+
+    none = "none"
+    toy64 = "toy64"
+    file = "file"
+
+
 class RasterizerBackend(Enum):
     torch = "torch"
     nvdiffrast = "nvdiffrast"
@@ -259,6 +268,11 @@ class PromptsConfig:
     template: str | None = None
     slots: dict[str, list[str]] = field(default_factory=dict)
     holdout: Holdout = Holdout.diagonal
+    # prompt augmentation: the generator reads another wording of a train prompt with probability
+    # 1 - keep_wording_probability (the SDS target keeps the prompt's own text)
+    wordings: Wordings = Wordings.none
+    wordings_file: str | None = None  # wordings=file: {"<train prompt>": ["<wording>", ...]}
+    keep_wording_probability: float = 0.5
 
 
 @dataclass

@@ -57,7 +57,7 @@ SCHEMAS = [TrainConfig, InferConfig, EvaluateConfig, TextCacheConfig, PriorCheck
 FREE_TEXT = {
     "TextConfig": {"path", "subfolder", "tokenizer_subfolder"},
     "GuidanceConfig": {"path", "variant", "negative_prompt"},
-    "PromptsConfig": {"file", "prompts", "slots", "template", "test_prompts"},
+    "PromptsConfig": {"file", "prompts", "slots", "template", "test_prompts", "wordings_file"},
     "TrainerConfig": {"device", "resume"},  # resume: auto | none | a path
     "LoggerConfig": {"project", "entity", "name", "tags"},
     "TrainConfig": {"embedding_cache", "run_dir"},

@@ -16,7 +16,9 @@ regularisers:
   (logged once at start; kaolin when asked and missing is an error).
 
 Text embeddings are computed once at start (through the on-disk embedding cache when ``embedding_cache`` is
-set); when every prompt is already cached, no text encoder is built at all.
+set); when every prompt is already cached, no text encoder is built at all. With prompt augmentation
+(``prompts.wordings``, `atom.prompts.wordings`) the generator reads, per drawn prompt, its own text or another
+wording of it (drawn with the loop RNG); the SDS target always uses the prompt's own view-dependent text.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from enum import Enum
 import torch
 from torch import Tensor, nn
 
-from atom.build import build_guidance, build_model, build_prompt_set, build_text_encoder
+from atom.build import build_guidance, build_model, build_prompt_set, build_prompt_wordings, build_text_encoder
 from atom.config import TextConfig, TrainConfig
 from atom.geometry import Mesh, mesh_extractor
 from atom.model import TextToMeshModel, extraction_grid, triplanes_to_meshes
@@ -68,10 +70,13 @@ EXTRACT_BATCH = 8
 
 @dataclass
 class PromptBatch:
-    """One step's batch: ``prompt_ids [B]`` (indices into the prompt set) and their ``B * V`` views."""
+    """One step's batch: ``prompt_ids [B]`` (indices into the prompt set), ``text_ids [B]`` (the wording the
+    generator reads: an index into the system's texts, equal to ``prompt_ids`` without prompt augmentation) and
+    their ``B * V`` views."""
 
     step: int
     prompt_ids: Tensor
+    text_ids: Tensor
     views: Views
 
 
@@ -92,6 +97,10 @@ class AToMSystem(TrainingSystem):
         ctx = ctx or dist_utils.DistributedContext()
         self.prompts: PromptSet = build_prompt_set(cfg.prompts)
         self.train_indices = dist_utils.shard(list(self.prompts.train), ctx)
+        self.wordings = build_prompt_wordings(cfg.prompts, self.prompts)
+        if self.wordings is not None:
+            logger.info("prompt augmentation: %d other wordings of the train prompts, each prompt's own text kept "
+                        "with probability %.2f", self.wordings.num_extra, cfg.prompts.keep_wording_probability)
         self.text, self.view_embeddings = self._embeddings()
         if self.text.tokens.shape[-1] != cfg.model.text_dim:
             raise ValueError(
@@ -118,8 +127,9 @@ class AToMSystem(TrainingSystem):
 
     # ---------------------------------------------------------------------------------------------- setup
     def _embeddings(self) -> tuple[TextEmbeddings, ViewDependentEmbeddings]:
-        """Every prompt encoded once (the model's encoder) and with view suffixes (the guidance's encoder),
-        then the encoders dropped. With a cache that already holds everything, no encoder is built.
+        """Every prompt (and, with prompt augmentation, every other wording after them) encoded once by the
+        model's encoder, every prompt with view suffixes by the guidance's encoder, then the encoders dropped.
+        With a cache that already holds everything, no encoder is built.
 
         The view suffixes follow ``guidance.view_scheme``, which must match the one the guidance model's folder
         records (`atom.prompts.views.resolve_view_scheme`)."""
@@ -127,6 +137,7 @@ class AToMSystem(TrainingSystem):
         scheme = resolve_view_scheme(cfg.guidance.view_scheme.value, cfg.guidance.path)
         logger.info("view-dependent prompts: view scheme %r %s", scheme.name, scheme.labels)
         prompts = list(self.prompts.prompts)
+        texts = prompts if self.wordings is None else list(self.wordings.texts)  # texts[:len(prompts)] == prompts
         guidance_text = cfg.guidance.text or cfg.text
         cache = EmbeddingCache(cfg.embedding_cache) if cfg.embedding_cache else None
         if cache is not None:
@@ -134,17 +145,17 @@ class AToMSystem(TrainingSystem):
             guidance_identity = cache.encoder_identity(encoder_settings(guidance_text))
             if text_identity is not None and guidance_identity is not None:
                 try:
-                    text = cache.load(text_identity, prompts)
+                    text = cache.load(text_identity, texts)
                     views = ViewDependentEmbeddings.from_cache(cache, guidance_identity, prompts,
                                                                cfg.guidance.negative_prompt, scheme)
                 except KeyError as missing:
                     logger.info("embedding cache incomplete, building the text encoder: %s", missing)
                 else:
-                    logger.info("all %d prompts found in the embedding cache %s: no text encoder built",
-                                len(prompts), cache.directory)
+                    logger.info("all %d texts found in the embedding cache %s: no text encoder built",
+                                len(texts), cache.directory)
                     return text.to(self.device), views.to(self.device)
         encoder = build_text_encoder(cfg.text, self.device)
-        text = cache.get_or_encode(encoder, prompts) if cache else encoder.encode(prompts)
+        text = cache.get_or_encode(encoder, texts) if cache else encoder.encode(texts)
         guidance_encoder = encoder if cfg.guidance.text is None else build_text_encoder(cfg.guidance.text,
                                                                                          self.device)
         views = ViewDependentEmbeddings.build(
@@ -189,7 +200,9 @@ class AToMSystem(TrainingSystem):
         modes = [SHADING_MODES[i] for i in torch.multinomial(probs, n, replacement=True, generator=generator)]
         lights = random_light_directions(cameras.position().cpu(), generator=generator).to(self.device)
         shading = ViewShading(modes, lights, torch.tensor(list(r.background), device=self.device), r.ambient)
-        return PromptBatch(step, prompt_ids, Views(cameras, shading))
+        text_ids = prompt_ids if self.wordings is None else self.wordings.sample(
+            prompt_ids.cpu(), self.config.prompts.keep_wording_probability, generator).to(self.device)
+        return PromptBatch(step, prompt_ids, text_ids, Views(cameras, shading))
 
     def render(self, triplanes: Tensor, views: Views, phase: int) -> StageOutput:
         """The stage's renders of ``triplanes [B, 3, C, R, R]`` from ``views`` (B * V, prompt-major)."""
@@ -204,7 +217,7 @@ class AToMSystem(TrainingSystem):
         phase = self.phase(batch.step)
         if cfg.stage1.cos_anneal_steps > 0:
             self.neus.cos_anneal_ratio = min(1.0, batch.step / cfg.stage1.cos_anneal_steps)
-        text = self.text[batch.prompt_ids]
+        text = self.text[batch.text_ids]
         triplanes = self.model(text.tokens, text.mask)
         out = self.render(triplanes, batch.views, phase)
         if phase == 1:

@@ -4,6 +4,7 @@ driven by the step, and the trainer's view of a system limited to its interface.
 from __future__ import annotations
 
 import pytest
+import torch
 
 from atom.training import atom_system
 from atom.training.atom_system import AToMSystem
@@ -38,3 +39,35 @@ def test_cos_anneal_ratio_follows_the_step(tiny_config, tmp_path, anneal_steps, 
         trainer.step += 1
     assert ratios == expected
     assert isinstance(trainer.system, AToMSystem)
+
+
+def test_prompt_augmentation_feeds_other_wordings_to_the_generator_and_keeps_the_sds_text(
+        tiny_config, tmp_path, monkeypatch):
+    wordings = tmp_path / "wordings.json"
+    wordings.write_text('{"a red cube": ["a ruby die"], "a blue sphere": ["a navy globe"]}')
+    trainer = build_trainer(tiny_config(tmp_path / "run", "prompts.wordings=file", f"prompts.wordings_file={wordings}",
+                                        "prompts.keep_wording_probability=0.0"), tmp_path / "run")
+    system = trainer.system
+    assert system.wordings.texts[4:] == ["a ruby die", "a navy globe"] and len(system.text) == 6
+    batch = system.sample_batch(0, torch.Generator().manual_seed(0))
+    other = {"a red cube": "a ruby die", "a blue sphere": "a navy globe"}  # the green cone has none: itself
+    expected = [other.get(system.prompts.prompts[p], system.prompts.prompts[p]) for p in batch.prompt_ids.tolist()]
+    assert [system.wordings.texts[t] for t in batch.text_ids.tolist()] == expected
+    batch = next(b for b in (system.sample_batch(0, torch.Generator().manual_seed(s)) for s in range(20))
+                 if any(t >= 4 for t in b.text_ids.tolist()))
+    read, looked_up = [], []
+    model_forward, lookup = system.model.forward, system.view_embeddings.lookup
+    monkeypatch.setattr(system.model, "forward",
+                        lambda tokens, mask: read.append(tokens) or model_forward(tokens, mask))
+    monkeypatch.setattr(system.view_embeddings, "lookup",
+                        lambda ids, labels: looked_up.append(ids) or lookup(ids, labels))
+    system(batch)
+    assert torch.equal(read[0], system.text.tokens[batch.text_ids])  # the generator reads the other wording
+    assert torch.equal(looked_up[0], batch.prompt_ids)  # the SDS target is the prompt's own text
+
+
+def test_without_augmentation_the_generator_reads_the_prompts_themselves(tiny_config, tmp_path):
+    trainer = build_trainer(tiny_config(tmp_path / "run"), tmp_path / "run")
+    batch = trainer.system.sample_batch(0, torch.Generator().manual_seed(0))
+    assert trainer.system.wordings is None and torch.equal(batch.text_ids, batch.prompt_ids)
+    assert len(trainer.system.text) == len(trainer.system.prompts.prompts)
