@@ -95,7 +95,8 @@ def build_prompt_wordings(cfg: PromptsConfig, prompt_set: PromptSet) -> PromptWo
     if cfg.wordings is Wordings.toy64:
         if prompt_set.name != "toy64":
             raise ValueError(f"prompts.wordings=toy64 words the Toy64 prompts, but the prompt set is "
-                             f"{prompt_set.name!r}: use prompts.wordings=file with prompts.wordings_file=...")
+                             f"{prompt_set.name!r}: set prompts.wordings=none, or prompts.wordings=file with "
+                             "prompts.wordings_file=...")
         from atom.toyworld.wordings import toy64_training_wordings
 
         return PromptWordings.build(prompt_set, toy64_training_wordings())

@@ -20,7 +20,7 @@ TINY_OVERRIDES = [
     "text=t5", "text.dtype=float32", "text.max_length=16",
     "guidance=deepfloyd_if", "guidance.dtype=float32", "guidance.resolution=32", "guidance.guidance_scale=5",
     "prompts.source=list", "prompts.prompts=[a red cube,a blue sphere,a green cone]",
-    "prompts.test_prompts=[a red sphere]",
+    "prompts.test_prompts=[a red sphere]", "prompts.wordings=none",
     "model.text_dim=32", "model.query_resolution=4", "model.hidden_dim=16", "model.num_blocks=1",
     "model.num_heads=2", "model.triplane_resolution=8", "model.triplane_channels=4", "model.head_hidden=16",
     "model.head_layers=1",
