@@ -43,4 +43,6 @@ def test_bundled_chain_uses_the_fine_tuned_model_which_still_reconstructs_true_v
     (mesh,) = reconstruct(model, [torus], rasterizer, mesh_resolution=32)
     row = object_metrics(mesh, torus, rasterizer, views=2, resolution=48, n_points=4000, iou_resolution=48)
     assert row["genus"] == 1
-    assert row["f_score"] >= 0.9 and row["volume_iou"] >= 0.75 and row["color_error"] <= 0.08
+    # fine-tuning on generated inputs costs some accuracy on true ones (toy_crm_chain's card: F 0.983 -> 0.921 over
+    # the 24 objects); an untrained model scores genus 0, F 0.38 on the torus
+    assert row["f_score"] >= 0.85 and row["volume_iou"] >= 0.65 and row["color_error"] <= 0.08
