@@ -17,7 +17,9 @@ File: one safetensors file; tensors ``views``, ``ccms`` ``[N, 6, 3, T, T]`` (flo
 folders, steps, guidance, seed). :func:`load_generated_pool` refuses a pool holding a held-out object.
 
 ``python -m atom.toyworld.generated_pool out=<file> count=512 [models=<image-to-mesh folder>] [batch_size=16]
-[seed=7] [num_inference_steps=20]`` (Hydra): generates in batches, one seeded generator for all the noise.
+[seed=7] [num_inference_steps=20]`` (Hydra): generates in batches, one seeded generator for all the noise; Hydra's
+own log folder goes to ``outputs/<date>/`` unless ``hydra.run.dir=<folder>`` is given. Cost (2026-11-30, one
+thread, shared 2-core EPYC): 2.4 CPU-s per object with the bundled 32-px stages at 20 DDIM steps.
 """
 
 from __future__ import annotations
