@@ -400,6 +400,12 @@ class CRMTrainConfig:
     eval_resolution: int = 64
     eval_grid_resolution: int | None = None  # null: the model's own grid
     preview_objects: int = 4
+    # fine-tuning (issue 12): start from these weights (a ReconstructionModel folder, checkpoint or run directory;
+    # a resumed run's own checkpoint replaces them), and draw round(generated_fraction * objects_per_step) of each
+    # step's objects from a pool of GENERATED views + CCMs (atom.toyworld.generated_pool), the rest rendered
+    init_from: str | None = None
+    generated_pool: str | None = None
+    generated_fraction: float = 0.5
 
 
 @dataclass

@@ -61,7 +61,7 @@ FREE_TEXT = {
     "TrainerConfig": {"device", "resume"},  # resume: auto | none | a path
     "LoggerConfig": {"project", "entity", "name", "tags"},
     "TrainConfig": {"embedding_cache", "run_dir"},
-    "CRMTrainConfig": {"lpips_path"},
+    "CRMTrainConfig": {"lpips_path", "init_from", "generated_pool"},
     "EvaluateConfig": {"ckpt", "device", "output", "prompts", "prompts_file"},
     "CLIPMetricConfig": {"path"},
     "InferConfig": {"ckpt", "prompts", "prompts_file", "out_dir", "device"},

@@ -14,7 +14,8 @@ The three must agree: stages ``"views"`` and ``"ccms"`` in that order, one tile 
 (``save_pretrained``) holds ``views/``, ``ccms/`` and ``reconstruction/``; a folder may instead hold
 ``image_to_mesh.json`` mapping each stage to its model folder (relative to the file), which is how the
 bundled toy models (``atom/weights/toy_image_to_mesh``) point at ``toy_mv_views``, ``toy_mv_ccms`` and
-``toy_crm``. Explicit per-stage paths override either, so a user's larger models of the same form drop in.
+``toy_crm_chain`` (``toy_crm`` fine-tuned on generated views). Explicit per-stage paths override either, so a
+user's larger models of the same form drop in.
 
 One ``generator`` (a CPU ``torch.Generator``) draws, in order, stage 1's noise, stage 2's noise and the
 reconstruction model's fixed input noise: one seed gives one mesh. A stage that raises is reported as a

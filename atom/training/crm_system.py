@@ -17,6 +17,13 @@ along the view axis); ``L_dev``, ``L_sign`` (sign-change BCE) and the weight L1 
 (:mod:`atom.geometry.flexicubes`), averaged over the objects. LPIPS needs weights given by path; none can be
 fetched offline, so it is off unless ``crm.lpips_path`` is set (logged once at start).
 
+Fine-tuning on generated inputs (issue 12): ``crm.init_from`` starts from a trained model's weights (a model
+folder, checkpoint or run directory; a resumed run's own checkpoint replaces them), and with
+``crm.generated_pool`` set, ``round(crm.generated_fraction * B)`` of each step's objects come from a pool of
+GENERATED six views + CCMs (:mod:`atom.toyworld.generated_pool`: what the image-to-mesh chain's diffusion
+stages made of a picture of a training object); their supervision is rendered from the stored object
+parameters, as for the others, whose inputs are rendered from the true meshes.
+
 Callbacks: a preview grid every ``trainer.image_every`` steps and at the end (per held-out object: the six
 input views | predicted novel views | target novel views), and the held-out evaluation at the end
 (:mod:`atom.evaluation.reconstruction`), printed as a table.
@@ -42,9 +49,11 @@ from atom.evaluation.reconstruction import (
 )
 from atom.geometry import Mesh
 from atom.geometry.flexicubes import flexicubes, flexicubes_sign_loss, flexicubes_weight_loss, voxel_grid
+from atom.model.checkpoints import resolve_checkpoint
 from atom.model.reconstruction import ReconstructionModel
 from atom.render import make_rasterizer, sample_cameras
 from atom.render.cameras import Cameras
+from atom.render.crm_tiles import crm_unet_input
 from atom.render.crm_views import render_crm_views
 from atom.render.images import image_grid
 from atom.toyworld.crm_data import (
@@ -54,6 +63,7 @@ from atom.toyworld.crm_data import (
     render_unet_inputs,
     sample_training_object,
 )
+from atom.toyworld.generated_pool import GeneratedPool, load_generated_pool
 from atom.training.callbacks import Callback, CallbackContext
 from atom.training.system import StepOutput, TrainingSystem
 
@@ -107,6 +117,32 @@ class CRMSystem(TrainingSystem):
         logger.info("CRM reconstruction: LPIPS term off (crm.lpips_path is null; no weights offline)")
         logger.info("CRM reconstruction model (%s) %.2fM parameters, grid %d", cfg.crm.preset.value,
                     self.model.num_parameters() / 1e6, model_cfg.grid_resolution)
+        if cfg.crm.init_from is not None:
+            self._initialise_from(cfg.crm.init_from)
+        self.pool: GeneratedPool | None = None
+        if not 0.0 <= cfg.crm.generated_fraction <= 1.0:
+            raise ValueError(f"crm.generated_fraction must be in [0, 1], got {cfg.crm.generated_fraction}")
+        if cfg.crm.generated_pool is not None:
+            self.pool = load_generated_pool(cfg.crm.generated_pool)
+            if self.pool.tile_size != model_cfg.tile_size:
+                raise ValueError(f"crm.generated_pool={cfg.crm.generated_pool!r} holds {self.pool.tile_size}-px "
+                                 f"views; the model takes {model_cfg.tile_size}-px tiles")
+            logger.info("CRM reconstruction: %d of %d objects per step from the generated pool %s (%d objects)",
+                        self.generated_per_step, cfg.crm.objects_per_step, cfg.crm.generated_pool, len(self.pool))
+
+    def _initialise_from(self, path: str) -> None:
+        """Copy a trained model's weights (``crm.init_from``) into ``self.model``; its config must match."""
+        source = ReconstructionModel.from_pretrained(resolve_checkpoint(path))
+        if source.config != self.model.config:
+            raise ValueError(f"crm.init_from={path!r} holds a model of another config than crm.preset/tile_size "
+                             f"give: {source.config} vs {self.model.config}")
+        self.model.load_state_dict(source.state_dict())
+        logger.info("CRM reconstruction: weights initialised from %s", path)
+
+    @property
+    def generated_per_step(self) -> int:
+        """How many of each step's objects come from the generated pool (0 without one)."""
+        return 0 if self.pool is None else round(self.crm.generated_fraction * self.crm.objects_per_step)
 
     # ------------------------------------------------------------------------------ the system interface
     def phase(self, step: int) -> int:  # noqa: ARG002 (one phase)
@@ -124,10 +160,20 @@ class CRMSystem(TrainingSystem):
     @torch.no_grad()
     def sample_batch(self, step: int, generator: torch.Generator) -> ReconstructionBatch:  # noqa: ARG002
         """``crm.objects_per_step`` training objects and ``crm.supervision_views`` cameras each (all from
-        ``generator``), rendered: the UNet input and the supervision targets."""
+        ``generator``): the UNet input (first :attr:`generated_per_step` objects from the generated pool, the
+        rest rendered) and the supervision targets, rendered."""
         c = self.crm
-        objects = [sample_training_object(generator) for _ in range(c.objects_per_step)]
-        unet_input = render_unet_inputs(objects, self.model.config.tile_size, c.mesh_resolution, self.rasterizer)
+        inputs, objects = [], []
+        if self.generated_per_step:
+            picked = torch.randint(len(self.pool), (self.generated_per_step,), generator=generator)
+            inputs.append(crm_unet_input(self.pool.views[picked], self.pool.ccms[picked]))
+            objects.extend(self.pool.objects[int(i)] for i in picked)
+        rendered = [sample_training_object(generator) for _ in range(c.objects_per_step - len(objects))]
+        if rendered:
+            inputs.append(render_unet_inputs(rendered, self.model.config.tile_size, c.mesh_resolution,
+                                             self.rasterizer))
+        objects.extend(rendered)
+        unet_input = torch.cat(inputs)
         cameras = sample_cameras(len(objects) * c.supervision_views, tuple(c.elevation_range), (-180.0, 180.0),
                                  tuple(c.distance_range), tuple(c.fov_range), generator=generator)
         targets = [render_albedo_views(obj.mesh(c.mesh_resolution), cameras[self._views(b)],

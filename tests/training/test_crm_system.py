@@ -111,3 +111,44 @@ def test_held_out_table_of_an_untrained_model():
     assert 0 <= row["f_score"] <= 1 and 0 <= row["volume_iou"] <= 1 and row["psnr"] > 0
     table = format_reconstruction_table(results)
     assert "F@0.05" in table and "tori with a hole" in table
+
+
+def test_init_from_copies_trained_weights_and_refuses_another_config(tmp_path):
+    source = CRMSystem(_config(), torch.device("cpu")).model
+    with torch.no_grad():
+        for parameter in source.parameters():
+            parameter.add_(0.01 * torch.randn(parameter.shape, generator=torch.Generator().manual_seed(1)))
+    folder = source.save_pretrained(tmp_path / "trained")
+    system = CRMSystem(_config(f"crm.init_from={folder}"), torch.device("cpu"))
+    assert all(torch.equal(value, system.model.state_dict()[name]) for name, value in source.state_dict().items())
+    fresh = CRMSystem(_config(), torch.device("cpu")).model
+    assert not torch.equal(fresh.learned_plane, system.model.learned_plane)
+    with pytest.raises(ValueError, match="another config"):
+        CRMSystem(_config(f"crm.init_from={folder}", "crm.tile_size=16"), torch.device("cpu"))
+
+
+def test_generated_pool_supplies_the_inputs_of_a_share_of_each_step(tmp_path):
+    from atom.render.crm_tiles import crm_unet_input
+    from atom.toyworld.crm_data import render_albedo_views, sample_training_object
+    from atom.toyworld.generated_pool import GeneratedPool, save_generated_pool
+
+    generator = torch.Generator().manual_seed(2)
+    objects = [sample_training_object(generator) for _ in range(3)]
+    views = torch.rand(3, 6, 3, 32, 32, generator=generator)
+    ccms = torch.rand(3, 6, 3, 32, 32, generator=generator)
+    path = save_generated_pool(GeneratedPool(views, ccms, objects, torch.zeros(3), {}), tmp_path / "pool.safetensors")
+    system = CRMSystem(_config("crm.objects_per_step=4", f"crm.generated_pool={path}", "crm.generated_fraction=0.5"),
+                       torch.device("cpu"))
+    assert system.generated_per_step == 2
+    batch = system.sample_batch(0, torch.Generator().manual_seed(0))
+    assert batch.unet_input.shape[0] == 4
+    pooled = crm_unet_input(views.half().float(), ccms.half().float())
+    for b in range(2):  # each generated input is one pool entry, and its targets are that entry's object
+        matches = [i for i in range(3) if torch.allclose(batch.unet_input[b], pooled[i])]
+        assert len(matches) == 1
+        cameras = batch.cameras[system._views(b)]
+        truth = render_albedo_views(objects[matches[0]].mesh(16), cameras, 24, system.rasterizer)
+        torch.testing.assert_close(batch.target.rgb[system._views(b)], truth.rgb)
+    assert not any(torch.allclose(batch.unet_input[b], pooled[i]) for b in (2, 3) for i in range(3))
+    with pytest.raises(ValueError, match="generated_fraction"):
+        CRMSystem(_config(f"crm.generated_pool={path}", "crm.generated_fraction=1.5"), torch.device("cpu"))
