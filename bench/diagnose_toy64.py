@@ -547,7 +547,8 @@ def cmd_single(args) -> None:
                        + cfg.stage2.empty_recovery_weight * out.losses["empty_recovery"])
         labels = embeddings.scheme.view_labels(views.cameras.azimuth, views.cameras.elevation)
         cond, uncond = embeddings.lookup(torch.zeros(len(views.cameras), dtype=torch.long), labels)
-        sds = guidance(out.images, cond, uncond, progress=step / total)
+        sds = guidance(out.images, cond, uncond, progress=step / total,
+                       camera_features=guidance.camera_features_for(views.cameras.azimuth, views.cameras.elevation))
         loss = sds.loss + regular
         optimizer.zero_grad()
         loss.backward()
