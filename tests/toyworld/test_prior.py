@@ -108,7 +108,7 @@ def test_loss_against_its_formula(prediction_type):
     class ZeroUNet(torch.nn.Module):
         """Predicts zero, so the loss is the weighted mean square of the target."""
 
-        def forward(self, sample, timestep, encoder_hidden_states):
+        def forward(self, sample, timestep, encoder_hidden_states, class_labels=None):
             return type("Output", (), {"sample": torch.zeros_like(sample)})()
 
     scheduler = build_prior_scheduler(prediction_type=prediction_type)
