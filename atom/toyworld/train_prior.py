@@ -38,6 +38,7 @@ from tqdm.auto import tqdm
 
 from atom.config import CONF_DIR, ViewSchemeName, register_configs
 from atom.guidance.camera_conditioning import camera_features
+from atom.guidance.loading import load_unet
 from atom.prompts.views import get_view_scheme
 from atom.text import MiniLMTextEncoder
 from atom.toyworld.prior import (
@@ -107,6 +108,9 @@ class PriorTrainConfig:
     min_snr_gamma: Optional[float] = None  # noqa: UP045
     max_minutes: Optional[float] = 55.0  # noqa: UP045
     log_every: int = 50
+    # start from the UNet weights of this prior folder (same architecture) instead of a random init: a second,
+    # longer schedule for a prior whose check fell short
+    init_from: Optional[str] = None  # noqa: UP045
 
 
 @dataclass
@@ -186,6 +190,16 @@ def train_prior(cfg: TrainPriorConfig | DictConfig) -> dict[str, Any]:
     unet = build_prior_unet(data.resolution, table.shape[-1], tuple(model.block_out_channels),
                             model.layers_per_block, model.attention_head_dim, model.text_pool_heads,
                             camera=model.camera)
+    if cfg.train.init_from is not None:
+        start = load_unet(cfg.train.init_from)
+        as_list = lambda value: list(value) if isinstance(value, tuple) else value  # noqa: E731 (JSON has no tuples)
+        differing = sorted(key for key, value in unet.config.items()
+                           if not key.startswith("_") and as_list(start.config.get(key)) != as_list(value))
+        if differing:
+            raise ValueError(f"train.init_from={cfg.train.init_from} holds a UNet of another architecture than "
+                             f"model.* builds: its config differs in {differing}")
+        unet.load_state_dict(start.state_dict())
+        logger.info("prior UNet: weights from %s", cfg.train.init_from)
     features = camera_features(renders.azimuth, renders.elevation) if model.camera else None
     scheduler = build_prior_scheduler(prediction_type=model.prediction_type.value)
     parameters = sum(p.numel() for p in unet.parameters())
@@ -328,7 +342,8 @@ def model_card(cfg: TrainPriorConfig | DictConfig, summary: dict[str, Any],
         f"weight decay {train.weight_decay}, gradient clip {train.grad_clip}, EMA {train.ema_decay} "
         f"(the saved weights), caption replaced",
         f"by the empty prompt with p = {train.cond_drop_prob}, {model.prediction_type.value} loss "
-        + (f"with Min-SNR gamma {train.min_snr_gamma}." if train.min_snr_gamma else "(plain MSE)."),
+        + (f"with Min-SNR gamma {train.min_snr_gamma}." if train.min_snr_gamma else "(plain MSE).")
+        + (f" Started from the weights of `{train.init_from}`." if train.init_from else ""),
         "",
         f"- final loss (mean of the last {train.log_every} steps): {summary['final_loss']:.4f}",
         f"- wall time: renders {summary['render_seconds'] / 60:.1f} min (about 0 when cached), "
