@@ -33,6 +33,7 @@ from omegaconf import OmegaConf
 from atom.build import build_guidance, build_model, build_text_encoder
 from atom.config import CONF_DIR, register_configs
 from atom.geometry import Mesh, marching_tetrahedra, tetrahedral_grid
+from atom.guidance.camera_conditioning import camera_feature_dim, camera_features
 from atom.guidance.pixel_sds import resize_images
 from atom.guidance.timestep_schedule import sds_weight
 from atom.model import triplanes_to_meshes
@@ -339,14 +340,24 @@ def cmd_captions(args) -> None:
     cams = look_at(CAMERA["elevation"], torch.arange(16) * 22.5, CAMERA["distance"], CAMERA["fov"])
     x0 = render_mesh_images(ToyObject(SHAPES[SHAPE_INDEX["cube"]], COLORS[0]).ground_truth_mesh(48), cams) * 2 - 1
     noise = torch.randn(x0.shape, generator=torch.Generator().manual_seed(0))
+    # a camera-conditioned prior sees each render's own camera; one more column: the same caption with the camera
+    # turned 45 degrees (a cube face-on becomes corner-on)
+    camera = camera_feature_dim(unet) is not None
+    features = camera_features(cams.azimuth, cams.elevation) if camera else None
     rows = []
     for timestep in args.timesteps:
         t = torch.full((len(x0),), timestep)
         noisy = scheduler.add_noise(x0, noise, t)
         with torch.no_grad():
-            outs = [unet(noisy, t, encoder_hidden_states=row.expand(len(x0), -1, -1)).sample for row in tokens]
+            outs = [unet(noisy, t, encoder_hidden_states=row.expand(len(x0), -1, -1), class_labels=features).sample
+                    for row in tokens]
+            if camera:
+                turned = camera_features(cams.azimuth + 45.0, cams.elevation)
+                outs.append(unet(noisy, t, encoder_hidden_states=tokens[:1].expand(len(x0), -1, -1),
+                                 class_labels=turned).sample)
         rows.append([timestep, *(float((out - outs[0]).pow(2).mean().sqrt()) for out in outs[1:])])
-    print(table(["t", *(f"'{base}' vs '{other}'" for other in others)], rows))
+    header = [f"'{base}' vs '{other}'" for other in others] + (["camera turned 45 deg"] if camera else [])
+    print(table(["t", *header], rows))
 
 
 # ----------------------------------------------------------------------------------------------- samples
@@ -547,7 +558,8 @@ def cmd_single(args) -> None:
                        + cfg.stage2.empty_recovery_weight * out.losses["empty_recovery"])
         labels = embeddings.scheme.view_labels(views.cameras.azimuth, views.cameras.elevation)
         cond, uncond = embeddings.lookup(torch.zeros(len(views.cameras), dtype=torch.long), labels)
-        sds = guidance(out.images, cond, uncond, progress=step / total)
+        sds = guidance(out.images, cond, uncond, progress=step / total,
+                       camera_features=guidance.camera_features_for(views.cameras.azimuth, views.cameras.elevation))
         loss = sds.loss + regular
         optimizer.zero_grad()
         loss.backward()

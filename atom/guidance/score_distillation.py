@@ -12,6 +12,11 @@ so that d loss / d x = grad / B exactly: the UNet is never differentiated, and t
 the renders only through `encode` (resize + [0,1]->[-1,1] for pixel models, the VAE encoder for
 latent models). For pixel models at native resolution, d loss / d images = 2 * grad / B.
 
+A camera-conditioned UNet (``class_embed_type="projection"`` in its config, `atom.guidance.camera_conditioning`)
+also takes the render's camera: ``camera_features`` [B, K] go to both branches as ``class_labels``
+(eps_u and eps_c see the same camera; only the text differs). They are required for such a UNet and refused
+for any other, since diffusers would ignore them silently.
+
 Subclasses (`PixelSDS`, `LatentSDS`) only say how renders become diffusion inputs.
 """
 
@@ -26,6 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from atom.guidance.camera_conditioning import camera_feature_dim, camera_features, check_camera_features
 from atom.guidance.loading import load_scheduler, load_unet
 from atom.guidance.timestep_schedule import WEIGHTINGS, TimestepSchedule, sds_weight
 
@@ -136,6 +142,8 @@ class ScoreDistillation(nn.Module, abc.ABC):
             "alphas_cumprod", self.scheduler.alphas_cumprod.to(torch.float32).clone(), persistent=False
         )
         self.embedding_dim = self._embedding_dim()
+        # K of a camera-conditioned UNet (`forward` then needs camera_features [B, K]), else None
+        self.camera_feature_dim = camera_feature_dim(self.unet)
 
     # --- what subclasses define -------------------------------------------------------------
 
@@ -162,6 +170,7 @@ class ScoreDistillation(nn.Module, abc.ABC):
         progress: float,
         timesteps: torch.Tensor | None = None,
         noise: torch.Tensor | None = None,
+        camera_features: torch.Tensor | None = None,
     ) -> SDSOutput:
         """One SDS step.
 
@@ -172,10 +181,13 @@ class ScoreDistillation(nn.Module, abc.ABC):
             progress: training progress in [0, 1] (drives timestep annealing).
             timesteps: [B] integer timesteps to use instead of sampling them.
             noise: [B, c, h, w] noise to use instead of drawing it (shape of `encode(images)`).
+            camera_features: [B, K] features of each render's camera (`atom.guidance.camera_features`),
+                required when the UNet is camera-conditioned (`camera_feature_dim` K), refused otherwise.
         """
         if images.dim() != 4 or images.shape[1] != 3:
             raise ValueError(f"images must be [B, 3, H, W], got {list(images.shape)}")
         batch, device = images.shape[0], images.device
+        check_camera_features(camera_features, self.camera_feature_dim, batch, self.path)
         tokens, mask = self._batch_embeddings(cond, uncond, batch, device)
         timesteps = self._timesteps(timesteps, batch, progress, device)
         self._prepare(device)
@@ -190,7 +202,7 @@ class ScoreDistillation(nn.Module, abc.ABC):
         with torch.no_grad():
             noise = noise.to(x)
             x_t = self.scheduler.add_noise(x.detach(), noise, timesteps)
-            eps_uncond, eps_cond = self._predict_eps(x_t, timesteps, tokens, mask).chunk(2)
+            eps_uncond, eps_cond = self._predict_eps(x_t, timesteps, tokens, mask, camera_features).chunk(2)
             eps_hat = eps_uncond + self.guidance_scale * (eps_cond - eps_uncond)
             weight = sds_weight(self.alphas_cumprod, timesteps, self.weighting).view(batch, 1, 1, 1)
             grad = torch.nan_to_num(weight * (eps_hat - noise), nan=0.0, posinf=0.0, neginf=0.0)
@@ -202,17 +214,35 @@ class ScoreDistillation(nn.Module, abc.ABC):
         loss = 0.5 * F.mse_loss(x, (x - grad).detach(), reduction="sum") / batch
         return SDSOutput(loss=loss, timesteps=timesteps, grad=grad, grad_norm=grad_norm)
 
+    def camera_features_for(self, azimuth: torch.Tensor, elevation: torch.Tensor) -> torch.Tensor | None:
+        """What `forward` takes as ``camera_features`` for renders from cameras at ``azimuth`` and ``elevation``
+        ([B] degrees, `atom.render.Cameras` fields): their features [B, K] for a camera-conditioned UNet, None
+        for any other (DeepFloyd IF, Stable Diffusion, the text-only toy prior)."""
+        if self.camera_feature_dim is None:
+            return None
+        return camera_features(azimuth, elevation)
+
     def _predict_eps(
-        self, x_t: torch.Tensor, timesteps: torch.Tensor, tokens: torch.Tensor, mask: torch.Tensor | None
+        self,
+        x_t: torch.Tensor,
+        timesteps: torch.Tensor,
+        tokens: torch.Tensor,
+        mask: torch.Tensor | None,
+        camera_features: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Noise predictions [2B, c, h, w] float32 for [x_t; x_t] under [uncond; cond] embeddings."""
+        """Noise predictions [2B, c, h, w] float32 for [x_t; x_t] under [uncond; cond] embeddings and, when
+        given, the same [B, K] camera features in both halves."""
         sample = torch.cat([x_t, x_t]).to(self.unet.dtype)
         t_in = torch.cat([timesteps, timesteps])
+        class_labels = None
+        if camera_features is not None:
+            class_labels = torch.cat([camera_features, camera_features]).to(x_t.device, self.unet.dtype)
         out = self.unet(
             sample,
             t_in,
             encoder_hidden_states=tokens.to(self.unet.dtype),
             encoder_attention_mask=mask,
+            class_labels=class_labels,
         ).sample.float()
         # Models with learned variance (DeepFloyd IF) output [eps, variance]: keep eps.
         out = out[:, : x_t.shape[1]]

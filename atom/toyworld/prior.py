@@ -12,7 +12,12 @@ diffusers sampler can draw from it. The design follows IF stage I at toy scale:
   values are appended to the image's own), only at 16 x 16 and 8 x 8, where it is cheap on a CPU;
 - the tokens are also attention-pooled into the time embedding (``addition_embed_type="text"``), which
   scales and shifts every ResNet block (``scale_shift``): color is a global property, and this hands it
-  to the full-resolution layers that cross-attention never reaches.
+  to the full-resolution layers that cross-attention never reaches;
+- optionally (``camera=True``) the camera too: its features (`atom.guidance.camera_conditioning`, azimuth
+  and elevation harmonics) go through diffusers' ``class_embed_type="projection"`` MLP into the same time
+  embedding. The shapes are fixed in the world, so the camera fixes the object's yaw in the image, which
+  a caption's view word did not teach the text-only prior (bench/RESULTS.md, issue 13). The saved UNet
+  config records it; every caller passes ``class_labels`` = camera features then, in both CFG branches.
 
 The prior is trained without ``encoder_attention_mask`` (padding tokens are attended, as in IF and Stable
 Diffusion), so `PixelSDS` uses it with its default ``use_attention_mask=False``.
@@ -26,6 +31,7 @@ import torch
 from diffusers import DDIMScheduler, DDPMScheduler, UNet2DConditionModel
 from torch import Tensor
 
+from atom.guidance.camera_conditioning import CAMERA_FEATURE_DIM, camera_feature_dim, check_camera_features
 from atom.guidance.loading import load_scheduler, load_unet
 from atom.prompts.views import ViewScheme, save_view_scheme
 from atom.render.images import image_grid
@@ -41,7 +47,8 @@ SAMPLES_FILE = "samples.png"
 
 def build_prior_unet(resolution: int = 32, text_dim: int = 384,
                      block_out_channels: tuple[int, ...] = (32, 64, 64), layers_per_block: int = 1,
-                     attention_head_dim: int = 32, text_pool_heads: int = 6) -> UNet2DConditionModel:
+                     attention_head_dim: int = 32, text_pool_heads: int = 6,
+                     camera: bool = False) -> UNet2DConditionModel:
     """A randomly initialised prior UNet (about 2.2M parameters with the defaults).
 
     Args:
@@ -54,6 +61,8 @@ def build_prior_unet(resolution: int = 32, text_dim: int = 384,
         attention_head_dim: channels per attention head.
         text_pool_heads: heads of the attention pooling of the tokens into the time embedding; must
             divide ``text_dim``.
+        camera: also condition on the camera: ``class_labels`` [B, `CAMERA_FEATURE_DIM`] camera features
+            projected into the time embedding (``class_embed_type="projection"``).
     """
     levels = len(block_out_channels)
     if levels not in (2, 3):
@@ -65,6 +74,8 @@ def build_prior_unet(resolution: int = 32, text_dim: int = 384,
     if text_dim % text_pool_heads:
         raise ValueError(f"text_pool_heads must divide text_dim={text_dim}, got {text_pool_heads}")
     attention_levels = levels - 1
+    camera_kwargs = ({"class_embed_type": "projection", "projection_class_embeddings_input_dim": CAMERA_FEATURE_DIM}
+                     if camera else {})
     return UNet2DConditionModel(
         sample_size=resolution,
         in_channels=3,
@@ -80,6 +91,7 @@ def build_prior_unet(resolution: int = 32, text_dim: int = 384,
         addition_embed_type_num_heads=text_pool_heads,
         resnet_time_scale_shift="scale_shift",
         norm_num_groups=16,
+        **camera_kwargs,
     )
 
 
@@ -125,7 +137,8 @@ def load_prior(directory: str | Path) -> tuple[UNet2DConditionModel, DDPMSchedul
 def sample_prior(unet: UNet2DConditionModel, scheduler: DDPMScheduler, cond: Tensor, uncond: Tensor,
                  guidance_scale: float = SAMPLE_GUIDANCE_SCALE, num_inference_steps: int = 50,
                  eta: float = SAMPLE_ETA,
-                 generator: torch.Generator | None = None, batch_size: int = 64) -> Tensor:
+                 generator: torch.Generator | None = None, batch_size: int = 64,
+                 camera_features: Tensor | None = None) -> Tensor:
     """Draw one image per conditioning with DDIM and classifier-free guidance.
 
     Args:
@@ -136,6 +149,8 @@ def sample_prior(unet: UNet2DConditionModel, scheduler: DDPMScheduler, cond: Ten
         eta: DDIM's noise scale: 0 is the deterministic sampler, 1 the ancestral one.
         generator: for the initial and the step noise (drawn on the CPU: the same seed, the same images).
         batch_size: images denoised at once.
+        camera_features: [B, K] camera features (`atom.guidance.camera_features`), required by a
+            camera-conditioned prior and refused by one that is not; both CFG branches get the same camera.
 
     Returns:
         [B, 3, H, W] float32 in [0, 1].
@@ -143,6 +158,7 @@ def sample_prior(unet: UNet2DConditionModel, scheduler: DDPMScheduler, cond: Ten
     if cond.dim() != 3 or uncond.dim() != 3 or uncond.shape[0] != 1 or uncond.shape[1:] != cond.shape[1:]:
         raise ValueError(f"cond must be [B, L, D] and uncond [1, L, D], got {list(cond.shape)} and "
                          f"{list(uncond.shape)}")
+    check_camera_features(camera_features, camera_feature_dim(unet), cond.shape[0], "the prior")
     sampler = DDIMScheduler.from_config(scheduler.config)
     size = unet.config.sample_size
     device, dtype = unet.device, unet.dtype
@@ -152,9 +168,13 @@ def sample_prior(unet: UNet2DConditionModel, scheduler: DDPMScheduler, cond: Ten
         x = noise[start:start + batch_size].to(device, dtype)
         batch = x.shape[0]
         tokens = torch.cat([uncond.expand(batch, -1, -1), cond[start:start + batch_size]]).to(device, dtype)
+        cameras = None
+        if camera_features is not None:
+            cameras = camera_features[start:start + batch_size].repeat(2, 1).to(device, dtype)
         sampler.set_timesteps(num_inference_steps)
         for t in sampler.timesteps:
-            eps_uncond, eps_cond = unet(torch.cat([x, x]), t, encoder_hidden_states=tokens).sample.chunk(2)
+            eps_uncond, eps_cond = unet(torch.cat([x, x]), t, encoder_hidden_states=tokens,
+                                        class_labels=cameras).sample.chunk(2)
             guided = eps_uncond + guidance_scale * (eps_cond - eps_uncond)
             step_noise = torch.randn(x.shape, generator=generator).to(device, dtype)
             x = sampler.step(guided, t, x, eta=eta, variance_noise=step_noise).prev_sample

@@ -16,14 +16,18 @@ then read the image:
 Both classify ground-truth renders correctly (tested), so a miss is the prior's. A textureless (grey)
 sample has no color to read and counts as a color miss.
 
-Yaw (for a prior whose view scheme has sectors narrower than 90 degrees, e.g. ``sectors8``): does the view
-caption fix the object's yaw? A cube seen from the sector centred on a multiple of 90 degrees (front, right,
-back, left) is face-on, from a diagonal sector (front-right, ...) corner-on. The prior draws each of the 8
-cubes under each azimuth label; a third nearest-reference classifier reads face-on or corner-on from the
-silhouette (best IoU with cube references at yaw -15..15 against 30..60 degrees, the check's elevations and
-distances), and the yaw accuracy is the share read as the caption says (chance 0.5; a prior that ignores
-the view, like one trained on DreamFusion's 90-degree sectors, scores about that). The same classifier on
-ground-truth cube renders from random cameras of the training distribution gives the attainable value.
+Yaw (for a camera-conditioned prior, or one whose view scheme has sectors narrower than 90 degrees, e.g.
+``sectors8``): does the camera (or the view caption) fix the object's yaw? A cube seen from azimuth 0, 90,
+180 or 270 is face-on, from 45, 135, ... corner-on. The prior draws each of the 8 cubes at each of these 8
+azimuths (`YAW_PROBES`: the caption names the probe's view in the prior's own scheme, and a camera-conditioned
+prior also gets the probe camera's features at elevation `CHECK_ELEVATION`); a third nearest-reference
+classifier reads face-on or corner-on from the silhouette (best IoU with cube references at yaw -15..15
+against 30..60 degrees, the check's elevations and distances), and the yaw accuracy is the share read as
+the probe's azimuth says (chance 0.5; a prior that ignores the view scores about that). The same classifier
+on ground-truth cube renders from random cameras of the training distribution gives the attainable value.
+
+A camera-conditioned prior (`atom.guidance.camera_conditioning`) samples the color and shape check at the
+camera in the middle of the checked view (`view_camera`).
 
     python -m atom.toyworld.prior_check [path=DIR] [guidance_scale=1.1] [num_inference_steps=50] [eta=0]
         [seed=0] [view=front|front-right|...|side|back|overhead] [record=true]
@@ -48,6 +52,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch import Tensor
 
 from atom.config import CONF_DIR, asset_path
+from atom.guidance.camera_conditioning import camera_feature_dim, camera_features
 from atom.prompts.views import DREAMFUSION4, SECTORS8, VIEWS, ViewScheme, read_view_scheme, view_prompt
 from atom.render import Cameras, look_at, sample_cameras
 from atom.render.images import image_grid
@@ -84,6 +89,11 @@ CORNER_ON_AZIMUTHS = (30.0, 37.5, 45.0, 52.5, 60.0)
 YAW_ACCURACY_GOAL = 0.75
 """The yaw accuracy a yaw-anchored prior must reach (chance 0.5)."""
 YAW_SAMPLES_FILE = "yaw_samples.png"
+YAW_PROBES = tuple(zip(SECTORS8.azimuth_labels, (45.0 * i for i in range(8)), strict=True))
+"""(name, azimuth in degrees) of the yaw check's cameras: the centres of the eight 45-degree sectors."""
+CHECK_ELEVATION = 15.0
+"""Elevation (degrees) of a camera-conditioned prior's check cameras, inside the training range -10..45."""
+OVERHEAD_ELEVATION = 75.0
 REFERENCE_DISTANCES = (2.34, 2.45, 2.55, 2.66, 2.77, 2.87, 2.98, 3.08, 3.19)
 REFERENCE_FOV = 42.5
 
@@ -217,6 +227,18 @@ def classify_shape(images: Tensor, references: References) -> Tensor:
     return torch.where(empty, torch.full_like(predicted, -1), predicted)
 
 
+def view_camera(scheme: ViewScheme, view: str) -> tuple[float, float]:
+    """(azimuth, elevation) in degrees of the camera in the middle of ``view`` of ``scheme``: the centre of the
+    view's first sector at `CHECK_ELEVATION`, or azimuth 0 at `OVERHEAD_ELEVATION` for "overhead"."""
+    if view not in scheme.labels:
+        raise ValueError(f"view must be one of {scheme.labels} (view scheme {scheme.name!r}), got {view!r}")
+    if view == "overhead":
+        return 0.0, OVERHEAD_ELEVATION
+    index = scheme.azimuth_labels.index(view)
+    edges = scheme.sector_edges
+    return (edges[index] + edges[index + 1]) / 2.0, CHECK_ELEVATION
+
+
 def yaw_classes(scheme: ViewScheme) -> dict[str, bool] | None:
     """Azimuth label -> True when a cube seen from that sector is face-on (the sector holds a multiple of 90
     degrees), False when corner-on (it holds an odd multiple of 45); None when some label holds both (the
@@ -252,38 +274,49 @@ def classify_yaw(images: Tensor, yaw_references: Tensor) -> Tensor:
 def check_yaw(path: str, unet: Any, scheduler: Any, scheme: ViewScheme, guidance_scale: float, seed: int,
               num_inference_steps: int, eta: float, text_max_length: int = 32,
               yaw_references: Tensor | None = None, truth_views: int = 64) -> dict[str, Any] | None:
-    """Draw "a {color} cube, {label} view" for every color and azimuth label and read face-on / corner-on.
+    """Draw "a {color} cube, {view} view" for every color at every probe azimuth (`YAW_PROBES`; a
+    camera-conditioned prior also gets the probe camera) and read face-on / corner-on.
 
-    Returns None when ``scheme`` cannot express yaw (`yaw_classes`); else a dict: ``accuracy`` (share of the
-    samples read as their caption says), ``per_label`` {label: accuracy}, ``truth_accuracy`` (the same
-    classifier on ground-truth cube renders from ``truth_views`` random cameras of the training distribution,
-    labelled by ``scheme``), ``samples`` [L * 8, 3, H, W] (row l: label l, column j: color j).
+    Returns None when the prior can express no yaw: not camera-conditioned and ``scheme`` has sectors as wide as
+    the cube's period (`yaw_classes`); else a dict: ``accuracy`` (share of the samples read as the probe's
+    azimuth says), ``per_label`` {probe name: accuracy}, ``labels`` (the probe names), ``camera`` (whether the
+    camera was passed), ``truth_accuracy`` (the same classifier on ground-truth cube renders from ``truth_views``
+    random cameras of the training distribution), ``samples`` [8 * 8, 3, H, W] (row i: probe i, column j:
+    color j).
     """
-    classes = yaw_classes(scheme)
-    if classes is None:
+    camera = camera_feature_dim(unet) is not None
+    if not camera and yaw_classes(scheme) is None:
         return None
-    labels = list(classes)
+    labels = [name for name, _ in YAW_PROBES]
+    azimuths = torch.tensor([azimuth for _, azimuth in YAW_PROBES])
     resolution = unet.config.sample_size
     if yaw_references is None:
         yaw_references = build_yaw_references(resolution)
     cube = [obj for obj in toy64() if obj.shape.name == YAW_SHAPE]
     encoder = MiniLMTextEncoder(max_length=text_max_length)
-    cond = encoder.encode([view_prompt(obj.prompt, label) for label in labels for obj in cube]).tokens
+    captions = scheme.view_labels(azimuths, torch.full_like(azimuths, CHECK_ELEVATION))
+    cond = encoder.encode([view_prompt(obj.prompt, caption) for caption in captions for obj in cube]).tokens
     uncond = encoder.encode([""], allow_empty=True).tokens
+    features = None
+    if camera:
+        probe_azimuths = azimuths.repeat_interleave(len(cube))
+        features = camera_features(probe_azimuths, torch.full_like(probe_azimuths, CHECK_ELEVATION))
     generator = torch.Generator().manual_seed(seed)
-    samples = sample_prior(unet, scheduler, cond, uncond, guidance_scale, num_inference_steps, eta, generator)
+    samples = sample_prior(unet, scheduler, cond, uncond, guidance_scale, num_inference_steps, eta, generator,
+                           camera_features=features)
     face_on = classify_yaw(samples, yaw_references).reshape(len(labels), len(cube))
-    expected = torch.tensor([classes[label] for label in labels])[:, None]
+    expected = (azimuths % 90.0 == 0.0)[:, None]
     correct = face_on == expected
     cameras = sample_cameras(truth_views, generator=torch.Generator().manual_seed(seed))
     shape_index = [shape.name for shape in SHAPES].index(YAW_SHAPE)
     buffers = render_geometry(shape_index, cameras, 2 * resolution)
     lights = torch.nn.functional.normalize(cameras.position(), dim=-1)
     truth = shade_geometry(buffers, cube[0].color.rgb, lights, ["lambertian"] * truth_views, resolution)
-    truth_expected = torch.tensor([classes[label]
-                                   for label in scheme.view_labels(cameras.azimuth, cameras.elevation)])
+    face_on_sectors = yaw_classes(SECTORS8)
+    truth_expected = torch.tensor([face_on_sectors[label]
+                                   for label in SECTORS8.view_labels(cameras.azimuth, torch.zeros(truth_views))])
     return {
-        "path": path, "scheme": scheme.name, "labels": labels,
+        "path": path, "scheme": scheme.name, "labels": labels, "camera": camera,
         "accuracy": float(correct.float().mean()),
         "per_label": {label: float(row.float().mean()) for label, row in zip(labels, correct, strict=True)},
         "truth_accuracy": float((classify_yaw(truth, yaw_references) == truth_expected).float().mean()),
@@ -295,7 +328,8 @@ def check_prior(path: str | None = None, guidance_scale: float = SAMPLE_GUIDANCE
                 num_inference_steps: int = 50, view: str = "front", text_max_length: int = 32,
                 references: References | None = None, eta: float = SAMPLE_ETA, yaw: bool = True) -> dict[str, Any]:
     """Sample the prior once per Toy64 prompt (+ ``view`` suffix) and classify color and shape; with ``yaw``,
-    also run `check_yaw` (None for a scheme that cannot express yaw).
+    also run `check_yaw` (None for a prior that cannot express yaw). A camera-conditioned prior samples at
+    `view_camera` of ``view``.
 
     Args:
         path: the prior's pipeline folder; None means the bundled ``atom/weights/toy_prior``.
@@ -324,8 +358,13 @@ def check_prior(path: str | None = None, guidance_scale: float = SAMPLE_GUIDANCE
     encoder = MiniLMTextEncoder(max_length=text_max_length)
     cond = encoder.encode([view_prompt(obj.prompt, view) for obj in objects]).tokens
     uncond = encoder.encode([""], allow_empty=True).tokens
+    features = None
+    if camera_feature_dim(unet) is not None:
+        azimuth, elevation = view_camera(scheme, view)
+        features = camera_features([azimuth] * len(objects), [elevation] * len(objects))
     generator = torch.Generator().manual_seed(seed)
-    samples = sample_prior(unet, scheduler, cond, uncond, guidance_scale, num_inference_steps, eta, generator)
+    samples = sample_prior(unet, scheduler, cond, uncond, guidance_scale, num_inference_steps, eta, generator,
+                           camera_features=features)
     if references is None:
         references = build_references(unet.config.sample_size, view, scheme=scheme)
     colors = classify_color(samples, references).tolist()
@@ -402,9 +441,11 @@ def yaw_markdown(yaw: dict[str, Any] | None) -> list[str]:
         return []
     return [
         "",
-        f'Yaw: "a {{color}} {YAW_SHAPE}, {{view}} view" for the 8 colors and the {len(yaw["labels"])} azimuth '
-        f"views of view scheme `{yaw['scheme']}`, read face-on or corner-on from the silhouette",
-        "(`check_yaw`; face-on expected from front/right/back/left, corner-on from the diagonal views):",
+        f'Yaw: "a {{color}} {YAW_SHAPE}, {{view}} view" for the 8 colors at the {len(yaw["labels"])} azimuths '
+        f"0, 45, ..., 315 (views named by view scheme `{yaw['scheme']}`"
+        + (f", camera features at elevation {CHECK_ELEVATION:g}" if yaw.get("camera") else "")
+        + "), read face-on or corner-on from the silhouette",
+        "(`check_yaw`; face-on expected at multiples of 90 degrees, corner-on at the diagonals):",
         "",
         f"- yaw accuracy: **{yaw['accuracy']:.3f}** (goal >= {YAW_ACCURACY_GOAL}; chance 0.5; ground-truth cube "
         f"renders at random cameras: {yaw['truth_accuracy']:.3f})",

@@ -47,21 +47,24 @@ from atom.toyworld.shapes import COLORS, SHAPES, toy64
 logger = logging.getLogger(__name__)
 
 DEFAULT_CACHE_DIR = Path("~/.cache/atom/toy_renders")
-CACHE_FORMAT = 1  # bump when the rendering code changes what a given set of settings produces
+CACHE_FORMAT = 2  # bump when the rendering code changes what a given set of settings produces
 IMAGES_FILE = "renders.safetensors"
 CAPTIONS_FILE = "captions.json"
 
 
 class ToyRenders(NamedTuple):
-    """A rendered data set; unpacks as ``images, captions, object_ids``.
+    """A rendered data set; unpacks as ``images, captions, object_ids, azimuth, elevation``.
 
     images: [N, 3, H, W] float32 in [0, 1]. captions: N view-dependent prompts ("a red cube, side view").
-    object_ids: [N] int64 index into `toy64`.
+    object_ids: [N] int64 index into `toy64`. azimuth, elevation: [N] float32 degrees, each image's camera
+    (`atom.render.cameras` convention), what a camera-conditioned prior is conditioned on.
     """
 
     images: Tensor
     captions: list[str]
     object_ids: Tensor
+    azimuth: Tensor
+    elevation: Tensor
 
 
 class GeometryBuffers(NamedTuple):
@@ -172,7 +175,7 @@ def render_dataset(resolution: int = 32, views_per_object: int = 256, seed: int 
     generator = torch.Generator().manual_seed(seed)
     objects = toy64()
     shapes = sorted({index // len(COLORS) for index in object_ids})
-    per_object: dict[int, tuple[Tensor, list[str]]] = {}
+    per_object: dict[int, tuple[Tensor, list[str], Cameras]] = {}
     bar = tqdm(total=len(object_ids), desc="rendering toy64", unit="object", disable=not progress)
     for shape_index in shapes:
         # Cameras and lights are drawn for every shape in a fixed order, so a subset of objects gets the
@@ -191,7 +194,7 @@ def render_dataset(resolution: int = 32, views_per_object: int = 256, seed: int 
             if buffers is None:
                 buffers = render_geometry(shape_index, cameras, supersample * resolution, mesh_resolution)
             images = shade_geometry(buffers, color.rgb, lights, modes, resolution, ambient)
-            per_object[index] = images, [view_prompt(objects[index].prompt, view) for view in views]
+            per_object[index] = images, [view_prompt(objects[index].prompt, view) for view in views], cameras
             bar.update(1)
     bar.close()
 
@@ -201,6 +204,8 @@ def render_dataset(resolution: int = 32, views_per_object: int = 256, seed: int 
         images=(images * 255.0).round() / 255.0,
         captions=[caption for index in object_ids for caption in per_object[index][1]],
         object_ids=torch.tensor(object_ids, dtype=torch.long).repeat_interleave(views_per_object),
+        azimuth=torch.cat([per_object[index][2].azimuth for index in object_ids]).float(),
+        elevation=torch.cat([per_object[index][2].elevation for index in object_ids]).float(),
     )
     if folder is not None:
         _save(folder, renders, settings)
@@ -224,10 +229,11 @@ def _check_settings(resolution: int, views_per_object: int, supersample: int, ob
 
 
 def _save(folder: Path, renders: ToyRenders, settings: dict) -> None:
-    """uint8 HWC images + object ids in safetensors, captions and settings in JSON (written last)."""
+    """uint8 HWC images, object ids and cameras in safetensors, captions and settings in JSON (written last)."""
     folder.mkdir(parents=True, exist_ok=True)
     pixels = (renders.images * 255.0).round().to(torch.uint8).permute(0, 2, 3, 1).contiguous()
-    save_file({"images": pixels, "object_ids": renders.object_ids}, folder / IMAGES_FILE)
+    save_file({"images": pixels, "object_ids": renders.object_ids, "azimuth": renders.azimuth,
+               "elevation": renders.elevation}, folder / IMAGES_FILE)
     index = {"settings": settings, "captions": renders.captions}
     (folder / CAPTIONS_FILE).write_text(json.dumps(index, indent=1), encoding="utf-8")
 
@@ -236,4 +242,4 @@ def _load(folder: Path) -> ToyRenders:
     tensors = load_file(folder / IMAGES_FILE)
     captions = json.loads((folder / CAPTIONS_FILE).read_text(encoding="utf-8"))["captions"]
     images = tensors["images"].permute(0, 3, 1, 2).float() / 255.0
-    return ToyRenders(images.contiguous(), captions, tensors["object_ids"])
+    return ToyRenders(images.contiguous(), captions, tensors["object_ids"], tensors["azimuth"], tensors["elevation"])

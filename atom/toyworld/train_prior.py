@@ -4,9 +4,12 @@ Steps: render Toy64 with view-dependent captions (`atom.toyworld.renders`, cache
 distinct caption and the empty prompt once with the frozen MiniLM, then train the prior UNet
 (`atom.toyworld.prior`) with the v (or epsilon) objective, AdamW, a cosine learning rate, an EMA of the
 weights, and the caption replaced by the empty prompt with probability ``cond_drop_prob`` so that
-classifier-free guidance works. The EMA weights are saved as a diffusers pipeline folder, checked with
-`atom.toyworld.prior_check` (loaded back through the same path score distillation uses), and described
-in a model card (``README.md``) next to a sample grid (``samples.png``).
+classifier-free guidance works. With ``model.camera=true`` the UNet is also conditioned on each render's
+camera (`atom.guidance.camera_conditioning`); the camera is never dropped, only the caption, so the
+unconditional branch of classifier-free guidance is "the empty prompt at this camera". The EMA weights are
+saved as a diffusers pipeline folder, checked with `atom.toyworld.prior_check` (loaded back through the same
+path score distillation uses), and described in a model card (``README.md``) next to a sample grid
+(``samples.png``).
 
 Config: ``atom/conf/prior/train_prior.yaml`` merged into `TrainPriorConfig`; override on the command line,
 e.g. ``python -m atom.toyworld.train_prior train.steps=200 output_dir=/tmp/prior``.
@@ -34,6 +37,8 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from atom.config import CONF_DIR, ViewSchemeName, register_configs
+from atom.guidance.camera_conditioning import camera_features
+from atom.guidance.loading import load_unet
 from atom.prompts.views import get_view_scheme
 from atom.text import MiniLMTextEncoder
 from atom.toyworld.prior import (
@@ -85,6 +90,9 @@ class PriorModelConfig:
     layers_per_block: int = 1
     attention_head_dim: int = 32
     text_pool_heads: int = 6
+    # condition on the camera as well (azimuth/elevation features into the time embedding); saved in the
+    # UNet's config, so score distillation and the check detect it from the folder
+    camera: bool = False
 
 
 @dataclass
@@ -100,6 +108,9 @@ class PriorTrainConfig:
     min_snr_gamma: Optional[float] = None  # noqa: UP045
     max_minutes: Optional[float] = 55.0  # noqa: UP045
     log_every: int = 50
+    # start from the UNet weights of this prior folder (same architecture) instead of a random init: a second,
+    # longer schedule for a prior whose check fell short
+    init_from: Optional[str] = None  # noqa: UP045
 
 
 @dataclass
@@ -134,8 +145,10 @@ def encode_captions(captions: list[str], max_length: int) -> tuple[Tensor, Tenso
 
 
 def diffusion_loss(unet: UNet2DConditionModel, scheduler: DDPMScheduler, images: Tensor, tokens: Tensor,
-                   generator: torch.Generator, min_snr_gamma: float | None) -> Tensor:
-    """Denoising loss of clean ``images`` [B, 3, H, W] in [-1, 1] under ``tokens`` [B, L, D].
+                   generator: torch.Generator, min_snr_gamma: float | None,
+                   cameras: Tensor | None = None) -> Tensor:
+    """Denoising loss of clean ``images`` [B, 3, H, W] in [-1, 1] under ``tokens`` [B, L, D] (and, for a
+    camera-conditioned UNet, ``cameras`` [B, K] camera features, its ``class_labels``).
 
     The target is the noise or the velocity, as the scheduler's ``prediction_type`` says. With
     ``min_snr_gamma``, sample b is weighted by min(SNR(t_b), gamma) / SNR(t_b) for epsilon and by
@@ -148,7 +161,7 @@ def diffusion_loss(unet: UNet2DConditionModel, scheduler: DDPMScheduler, images:
     noisy = scheduler.add_noise(images, noise, timesteps)
     velocity = scheduler.config.prediction_type == "v_prediction"
     target = scheduler.get_velocity(images, noise, timesteps) if velocity else noise
-    predicted = unet(noisy, timesteps, encoder_hidden_states=tokens).sample
+    predicted = unet(noisy, timesteps, encoder_hidden_states=tokens, class_labels=cameras).sample
     per_sample = (predicted - target).pow(2).mean(dim=(1, 2, 3))
     if min_snr_gamma is None:
         return per_sample.mean()
@@ -175,7 +188,19 @@ def train_prior(cfg: TrainPriorConfig | DictConfig) -> dict[str, Any]:
 
     model = cfg.model
     unet = build_prior_unet(data.resolution, table.shape[-1], tuple(model.block_out_channels),
-                            model.layers_per_block, model.attention_head_dim, model.text_pool_heads)
+                            model.layers_per_block, model.attention_head_dim, model.text_pool_heads,
+                            camera=model.camera)
+    if cfg.train.init_from is not None:
+        start = load_unet(cfg.train.init_from)
+        as_list = lambda value: list(value) if isinstance(value, tuple) else value  # noqa: E731 (JSON has no tuples)
+        differing = sorted(key for key, value in unet.config.items()
+                           if not key.startswith("_") and as_list(start.config.get(key)) != as_list(value))
+        if differing:
+            raise ValueError(f"train.init_from={cfg.train.init_from} holds a UNet of another architecture than "
+                             f"model.* builds: its config differs in {differing}")
+        unet.load_state_dict(start.state_dict())
+        logger.info("prior UNet: weights from %s", cfg.train.init_from)
+    features = camera_features(renders.azimuth, renders.elevation) if model.camera else None
     scheduler = build_prior_scheduler(prediction_type=model.prediction_type.value)
     parameters = sum(p.numel() for p in unet.parameters())
     logger.info("prior UNet: %.2fM parameters", parameters / 1e6)
@@ -197,7 +222,8 @@ def train_prior(cfg: TrainPriorConfig | DictConfig) -> dict[str, Any]:
         tokens = table[caption_index[picks]]
         drop = torch.rand(train.batch_size, generator=generator) < train.cond_drop_prob
         tokens = torch.where(drop[:, None, None], empty, tokens)
-        loss = diffusion_loss(unet, scheduler, images[picks], tokens, generator, train.min_snr_gamma)
+        cameras = features[picks] if features is not None else None  # never dropped: see the module docstring
+        loss = diffusion_loss(unet, scheduler, images[picks], tokens, generator, train.min_snr_gamma, cameras)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(unet.parameters(), train.grad_clip)
@@ -288,6 +314,10 @@ def model_card(cfg: TrainPriorConfig | DictConfig, summary: dict[str, Any],
         f"{list(model.block_out_channels)}, {model.layers_per_block} ResNet block(s) per level,",
         "cross-attention (text keys and values appended to the image's) at 16 x 16 and 8 x 8 only,",
         "tokens attention-pooled into the time embedding, which scales and shifts every ResNet block.",
+        *(["Camera-conditioned: `class_labels` = [B, 8] features of each image's camera",
+           "(`atom.guidance.camera_features(azimuth, elevation)`, degrees) are projected into the time embedding;",
+           "pass them in both classifier-free guidance branches (only the caption was dropped in training)."]
+          if model.camera else []),
         "See `atom/toyworld/prior.py`.",
         "",
         "## Data",
@@ -312,7 +342,8 @@ def model_card(cfg: TrainPriorConfig | DictConfig, summary: dict[str, Any],
         f"weight decay {train.weight_decay}, gradient clip {train.grad_clip}, EMA {train.ema_decay} "
         f"(the saved weights), caption replaced",
         f"by the empty prompt with p = {train.cond_drop_prob}, {model.prediction_type.value} loss "
-        + (f"with Min-SNR gamma {train.min_snr_gamma}." if train.min_snr_gamma else "(plain MSE)."),
+        + (f"with Min-SNR gamma {train.min_snr_gamma}." if train.min_snr_gamma else "(plain MSE).")
+        + (f" Started from the weights of `{train.init_from}`." if train.init_from else ""),
         "",
         f"- final loss (mean of the last {train.log_every} steps): {summary['final_loss']:.4f}",
         f"- wall time: renders {summary['render_seconds'] / 60:.1f} min (about 0 when cached), "

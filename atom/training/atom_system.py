@@ -165,6 +165,12 @@ class AToMSystem(TrainingSystem):
             cache.remember_encoder(encoder_settings(guidance_text), guidance_encoder.identity)
         return text.to(self.device), views.to(self.device)  # training never holds the encoders
 
+    def guidance_cameras(self, cameras: Cameras) -> Tensor | None:
+        """[B * V, K] features of the cameras the views were rendered from, for a camera-conditioned guidance
+        model (`atom.guidance.camera_conditioning`; its folder says so); None for any other."""
+        features = self.guidance.camera_features_for(cameras.azimuth, cameras.elevation)
+        return None if features is None else features.to(self.device)
+
     def view_labels(self, cameras: Cameras) -> list[str]:
         """The view suffix of each camera's prompt, named by the guidance's view scheme (``guidance.view_scheme``,
         the one the toy prior's training captions used: `atom.prompts.views.ViewScheme`)."""
@@ -231,7 +237,8 @@ class AToMSystem(TrainingSystem):
                             "flexicubes_weights": cfg.stage2.flexicubes_weight_l1_weight}
         view_ids = batch.prompt_ids.repeat_interleave(cfg.render.views_per_prompt)
         cond, uncond = self.view_embeddings.lookup(view_ids, self.view_labels(batch.views.cameras))
-        sds = self.guidance(out.images.float(), cond, uncond, progress=batch.step / cfg.trainer.max_steps)
+        sds = self.guidance(out.images.float(), cond, uncond, progress=batch.step / cfg.trainer.max_steps,
+                            camera_features=self.guidance_cameras(batch.views.cameras))
         loss = sds.loss + sum(w * out.losses[k] for k, w in weights.items())
         scalars = {
             "loss/sds": float(sds.loss.detach()), **{f"loss/{k}": float(v.detach()) for k, v in out.losses.items()},

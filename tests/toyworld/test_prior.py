@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 
 from atom.config import asset_path
-from atom.guidance import PixelSDS
+from atom.guidance import CAMERA_FEATURE_DIM, PixelSDS, camera_features
 from atom.prompts.views import SECTORS8, read_view_scheme
 from atom.text.encoder import TextEmbeddings
 from atom.toyworld.prior import build_prior_scheduler, build_prior_unet, load_prior, sample_prior, save_prior
@@ -108,7 +108,7 @@ def test_loss_against_its_formula(prediction_type):
     class ZeroUNet(torch.nn.Module):
         """Predicts zero, so the loss is the weighted mean square of the target."""
 
-        def forward(self, sample, timestep, encoder_hidden_states):
+        def forward(self, sample, timestep, encoder_hidden_states, class_labels=None):
             return type("Output", (), {"sample": torch.zeros_like(sample)})()
 
     scheduler = build_prior_scheduler(prediction_type=prediction_type)
@@ -160,3 +160,41 @@ def test_bundled_prior_draws_the_color_and_shape_its_prompt_names():
     check = check_prior(str(BUNDLED), num_inference_steps=10, references=references)
     assert check["color_accuracy"] >= 0.9 and check["shape_accuracy"] >= 0.8, (
         f"color {check['color_accuracy']:.3f}, shape {check['shape_accuracy']:.3f}")
+
+
+def test_camera_conditioned_prior_samples_at_the_given_cameras():
+    """A camera-conditioned prior needs camera features (both CFG branches get the same ones, so at scale 0
+    the caption does not matter but the camera does), and a text-only prior refuses them."""
+    torch.manual_seed(0)
+    unet, scheduler = build_prior_unet(**TINY, camera=True).eval(), build_prior_scheduler()
+    assert unet.config.class_embed_type == "projection"
+    assert unet.config.projection_class_embeddings_input_dim == CAMERA_FEATURE_DIM
+    cond_a, cond_b, uncond = embeddings(2, 5).tokens, embeddings(2, 6).tokens, embeddings(1, 7).tokens
+    front = camera_features([0.0, 0.0], [15.0, 15.0])
+    corner = camera_features([45.0, 45.0], [15.0, 15.0])
+
+    def draw(cond, scale, cameras):
+        return sample_prior(unet, scheduler, cond, uncond, scale, num_inference_steps=3,
+                            generator=torch.Generator().manual_seed(0), camera_features=cameras)
+
+    torch.testing.assert_close(draw(cond_a, 0.0, front), draw(cond_b, 0.0, front))
+    assert not torch.allclose(draw(cond_a, 0.0, front), draw(cond_a, 0.0, corner))
+    with pytest.raises(ValueError, match="no camera_features"):
+        draw(cond_a, 1.0, None)
+    with pytest.raises(ValueError, match="not camera-conditioned"):
+        sample_prior(tiny_unet(), scheduler, cond_a, uncond, 1.0, num_inference_steps=1, camera_features=front)
+
+
+def test_loss_conditions_on_the_cameras():
+    """`diffusion_loss` hands the camera features to the UNet as class_labels, unchanged."""
+    seen = {}
+
+    class RecordingUNet(torch.nn.Module):
+        def forward(self, sample, timestep, encoder_hidden_states, class_labels=None):
+            seen["class_labels"] = class_labels
+            return type("Output", (), {"sample": torch.zeros_like(sample)})()
+
+    features = camera_features([0.0, 90.0], [0.0, 30.0])
+    diffusion_loss(RecordingUNet(), build_prior_scheduler(), torch.zeros(2, 3, 8, 8), torch.zeros(2, 2, TEXT_DIM),
+                   torch.Generator().manual_seed(0), None, features)
+    assert seen["class_labels"] is features

@@ -9,11 +9,15 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from atom.config import CONF_DIR, register_configs
+from atom.guidance import camera_features
 from atom.prompts.views import DREAMFUSION4, SECTORS8, save_view_scheme
-from atom.render import random_light_directions, sample_cameras
+from atom.render import look_at, random_light_directions, sample_cameras
 from atom.toyworld import prior_check
+from atom.toyworld.prior import build_prior_unet
 from atom.toyworld.prior_check import (
+    CHECK_ELEVATION,
     CHECK_HEADING,
+    YAW_PROBES,
     PriorCheckCommandConfig,
     PriorView,
     build_references,
@@ -25,6 +29,7 @@ from atom.toyworld.prior_check import (
     format_check,
     record_check,
     shape_scores,
+    view_camera,
     yaw_classes,
 )
 from atom.toyworld.renders import render_geometry, shade_geometry
@@ -168,6 +173,49 @@ def test_yaw_classifier_reads_ground_truth_cubes():
     assert (predicted == torch.tensor(face_on)).float().mean() >= 0.9
 
 
+def tiny_prior_unet(camera: bool):
+    torch.manual_seed(0)
+    return build_prior_unet(resolution=32, block_out_channels=(16, 32), attention_head_dim=8, camera=camera)
+
+
 def test_yaw_check_skips_a_prior_whose_views_cannot_express_yaw(tmp_path):
     save_view_scheme(tmp_path, DREAMFUSION4)
-    assert check_yaw(str(tmp_path), None, None, prior_check.prior_view_scheme(tmp_path), 1.1, 0, 2, 0.0) is None
+    scheme = prior_check.prior_view_scheme(tmp_path)
+    assert check_yaw(str(tmp_path), tiny_prior_unet(camera=False), None, scheme, 1.1, 0, 2, 0.0) is None
+
+
+def test_view_camera_is_the_middle_of_the_view():
+    assert view_camera(DREAMFUSION4, "front") == (0.0, CHECK_ELEVATION)
+    assert view_camera(DREAMFUSION4, "side") == (90.0, CHECK_ELEVATION)
+    assert view_camera(DREAMFUSION4, "back") == (180.0, CHECK_ELEVATION)
+    assert view_camera(SECTORS8, "front-right") == (45.0, CHECK_ELEVATION)
+    assert view_camera(DREAMFUSION4, "overhead")[1] > 60.0
+    with pytest.raises(ValueError, match="view must be one of"):
+        view_camera(DREAMFUSION4, "front-right")
+
+
+def test_yaw_check_hands_a_camera_conditioned_prior_its_probe_cameras(monkeypatch):
+    """A stand-in prior that draws the true cube at the camera its features say (azimuth = atan2(sin, cos))
+    scores the ground truth's yaw accuracy; one that gets no camera, or a wrong one, would not."""
+    references = build_yaw_references(resolution=32, mesh_resolution=MESH, elevations=(0.0, 15.0, 30.0),
+                                      distances=(2.6, 2.7, 2.8))
+    cube = [shape.name for shape in SHAPES].index("cube")
+    seen = {}
+
+    def cube_at_the_camera(unet, scheduler, cond, uncond, guidance_scale, num_inference_steps, eta, generator,
+                           camera_features=None):
+        seen["features"], seen["prompts"] = camera_features, cond.shape[0]
+        azimuth = torch.rad2deg(torch.atan2(camera_features[:, 0], camera_features[:, 1]))
+        elevation = torch.rad2deg(torch.atan2(camera_features[:, 6], camera_features[:, 7]))
+        cameras = look_at(elevation, azimuth, torch.full_like(azimuth, 2.7), 42.5)
+        buffers = render_geometry(cube, cameras, resolution=64, mesh_resolution=MESH)
+        lights = torch.nn.functional.normalize(cameras.position(), dim=-1)
+        return shade_geometry(buffers, (0.8, 0.1, 0.1), lights, ["lambertian"] * len(cameras), resolution=32)
+
+    monkeypatch.setattr(prior_check, "sample_prior", cube_at_the_camera)
+    yaw = check_yaw("stand-in", tiny_prior_unet(camera=True), None, DREAMFUSION4, 1.1, 0, 2, 0.0,
+                    yaw_references=references, truth_views=8)
+    probes = torch.tensor([azimuth for _, azimuth in YAW_PROBES]).repeat_interleave(8)
+    torch.testing.assert_close(seen["features"], camera_features(probes, torch.full_like(probes, CHECK_ELEVATION)))
+    assert seen["prompts"] == 64 and yaw["camera"] and yaw["labels"][:3] == ["front", "front-right", "right"]
+    assert yaw["accuracy"] >= 0.9

@@ -23,8 +23,11 @@ def fresh():
 
 
 def test_shapes_ranges_and_captions(fresh):
-    images, captions, object_ids = fresh
+    images, captions, object_ids, azimuth, elevation = fresh
     assert images.shape == (12, 3, 16, 16) and images.dtype == torch.float32
+    assert azimuth.shape == elevation.shape == (12,) and azimuth.dtype == elevation.dtype == torch.float32
+    # both colors of a shape share its cameras
+    assert torch.equal(azimuth[:6], azimuth[6:]) and torch.equal(elevation[:6], elevation[6:])
     assert 0.0 <= images.min() and images.max() <= 1.0
     assert object_ids.tolist() == [CUBE_GREEN] * 6 + [CUBE_PURPLE] * 6
     # Corners are background (objects stay well inside the frame): white.
@@ -43,6 +46,7 @@ def test_deterministic_and_cached_exactly(fresh, tmp_path):
         assert torch.equal(other.images, fresh.images)
         assert other.captions == fresh.captions
         assert torch.equal(other.object_ids, fresh.object_ids)
+        assert torch.equal(other.azimuth, fresh.azimuth) and torch.equal(other.elevation, fresh.elevation)
     # A subset of objects gets the same images as in the full set; another seed gives other images.
     alone = render_dataset(object_ids=[CUBE_PURPLE], seed=3, cache_dir=None, **SMALL)
     assert torch.equal(alone.images, fresh.images[6:]) and alone.captions == fresh.captions[6:]
@@ -85,6 +89,8 @@ def test_sectors8_captions_follow_the_camera():
     angles = zip(cameras.elevation.tolist(), cameras.azimuth.tolist(), strict=True)
     expected = [sectors8_view(elevation, azimuth) for elevation, azimuth in angles]
     assert [caption.split(", ")[1].removesuffix(" view") for caption in renders.captions] == expected
+    # each image keeps its camera (what a camera-conditioned prior is trained on)
+    assert torch.equal(renders.azimuth, cameras.azimuth) and torch.equal(renders.elevation, cameras.elevation)
     assert len(set(expected)) == 8  # 64 cameras reach every sector
     with pytest.raises(ValueError, match="view scheme"):
         render_dataset(object_ids=[0], cache_dir=None, view_scheme="sectors4", **SMALL)

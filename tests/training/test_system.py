@@ -1,11 +1,15 @@
 """AToM's training system on tiny models: no text encoder once every prompt is cached, NeuS's cosine annealing
-driven by the step, and the trainer's view of a system limited to its interface."""
+driven by the step, the trainer's view of a system limited to its interface, and the render cameras handed to a
+camera-conditioned guidance model."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
+from atom.guidance import camera_features
+from atom.prompts.views import DREAMFUSION4
+from atom.toyworld.prior import build_prior_scheduler, build_prior_unet, save_prior
 from atom.training import atom_system
 from atom.training.atom_system import AToMSystem
 from atom.training.build import build_trainer
@@ -71,3 +75,34 @@ def test_without_augmentation_the_generator_reads_the_prompts_themselves(tiny_co
     batch = trainer.system.sample_batch(0, torch.Generator().manual_seed(0))
     assert trainer.system.wordings is None and torch.equal(batch.text_ids, batch.prompt_ids)
     assert len(trainer.system.text) == len(trainer.system.prompts.prompts)
+
+def test_a_camera_conditioned_guidance_gets_the_render_cameras(tiny_config, tmp_path):
+    """The SDS call receives the features of the very cameras the step rendered from (fails if AToMSystem
+    passes none: the camera-conditioned UNet then raises), and a text-only guidance gets None."""
+    torch.manual_seed(0)
+    unet = build_prior_unet(resolution=32, text_dim=32, block_out_channels=(16, 32), attention_head_dim=8,
+                            text_pool_heads=2, camera=True)
+    folder = save_prior(unet, build_prior_scheduler(), tmp_path / "camera_prior", "# card\n", DREAMFUSION4)
+    trainer = build_trainer(tiny_config(tmp_path / "run", f"guidance.path={folder}", "render.views_per_prompt=2",
+                                        "trainer.max_steps=2"), tmp_path / "run")
+    system = trainer.system
+    seen = {}
+    render, guidance_forward = system.render, system.guidance.forward
+
+    def recording_render(triplanes, views, phase):
+        seen["cameras"] = views.cameras
+        return render(triplanes, views, phase)
+
+    def recording_guidance(*args, **kwargs):
+        seen["camera_features"] = kwargs.get("camera_features")
+        return guidance_forward(*args, **kwargs)
+
+    system.render, system.guidance.forward = recording_render, recording_guidance
+    trainer.train_step()
+    cameras = seen["cameras"]
+    assert len(cameras) == 4  # 2 prompts x 2 views
+    torch.testing.assert_close(seen["camera_features"], camera_features(cameras.azimuth, cameras.elevation))
+    assert system.guidance_cameras(cameras) is not None
+
+    plain = build_trainer(tiny_config(tmp_path / "plain", "trainer.max_steps=2"), tmp_path / "plain").system
+    assert plain.guidance.camera_feature_dim is None and plain.guidance_cameras(cameras) is None
