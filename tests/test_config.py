@@ -70,6 +70,7 @@ FREE_TEXT = {
     "PriorCheckCommandConfig": {"path"},
     "PriorDataConfig": {"cache_dir"},
     "TrainPriorConfig": {"output_dir"},
+    "PriorTrainConfig": {"init_from"},
     "ImageToMeshConfig": {"image", "prompt", "models", "views_model", "ccms_model", "reconstruction_model", "out_dir",
                           "device"},
     "TextToImageConfig": {"path", "text_path"},

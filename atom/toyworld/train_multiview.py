@@ -175,7 +175,10 @@ class _AsUNet:
     def __init__(self, model: MultiViewDiffusionModel) -> None:
         self.model = model
 
-    def __call__(self, noisy: Tensor, timesteps: Tensor, encoder_hidden_states: Any) -> SimpleNamespace:
+    def __call__(self, noisy: Tensor, timesteps: Tensor, encoder_hidden_states: Any,
+                 class_labels: Tensor | None = None) -> SimpleNamespace:
+        if class_labels is not None:
+            raise ValueError("the multi-view diffusion model takes no camera class labels")
         return SimpleNamespace(sample=self.model(noisy, timesteps, encoder_hidden_states))
 
 
@@ -224,6 +227,9 @@ def train_multiview(cfg: TrainMultiViewConfig | DictConfig) -> dict[str, Any]:
     stage = cfg.stage
     if stage not in STAGES:
         raise ValueError(f"stage must be one of {STAGES}, got {stage!r}")
+    if cfg.train.init_from is not None:  # a field of the prior's training settings that this command lacks
+        raise ValueError(f"train.init_from={cfg.train.init_from} is not supported by train_multiview: continue a "
+                         "stage by running it again in the same run_dir (it resumes from its last checkpoint)")
     pool, cached = training_pool(cfg)
     condition_pool, target_pool = stage_tensors(stage, pool)
     data_seconds = time.perf_counter() - started

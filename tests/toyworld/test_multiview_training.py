@@ -66,3 +66,10 @@ def test_an_unknown_stage_fails_at_start_naming_the_stages(tmp_path):
     with pytest.raises(ValueError, match=r"stage must be one of \('views', 'ccms'\), got 'normals'"):
         train_multiview(config(tmp_path, "bad", "stage=normals"))
     assert not (tmp_path / "cache").exists()  # nothing rendered
+
+
+def test_init_from_is_refused_not_ignored(tmp_path):
+    """``train.init_from`` comes with the prior's training settings; this command does not implement it."""
+    with pytest.raises(ValueError, match="train.init_from=/some/prior is not supported by train_multiview"):
+        train_multiview(config(tmp_path, "bad", "train.init_from=/some/prior"))
+    assert not (tmp_path / "cache").exists()  # nothing rendered
