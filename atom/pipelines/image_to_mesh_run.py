@@ -95,9 +95,14 @@ def load_pipeline(cfg: ImageToMeshConfig, device: torch.device) -> ImageToMeshPi
 def sample_prompt_images(cfg: TextToImageConfig, prompts: list[str], generator: torch.Generator,
                          device: torch.device) -> tuple[Tensor, list[str]]:
     """Draw one picture per prompt from the text-to-image model: ``[B, 3, H, W]`` in [0, 1], and the captions
-    they were drawn from (each prompt with its view suffix)."""
+    they were drawn from (each prompt with its view suffix). A camera-conditioned prior draws every picture
+    from the camera in the middle of the caption's view (`atom.toyworld.prior_check.view_camera`; azimuth 0
+    without a suffix), at the prior check's elevation."""
+    from atom.guidance.camera_conditioning import camera_feature_dim, camera_features
+    from atom.prompts.views import DREAMFUSION4, read_view_scheme
     from atom.text import MiniLMTextEncoder
     from atom.toyworld.prior import load_prior, sample_prior
+    from atom.toyworld.prior_check import CHECK_ELEVATION, view_camera
 
     captions = [view_prompt(prompt, cfg.view.value) if cfg.view is not None else prompt for prompt in prompts]
     unet, scheduler = load_prior(cfg.path)
@@ -105,8 +110,15 @@ def sample_prompt_images(cfg: TextToImageConfig, prompts: list[str], generator: 
     encoder = MiniLMTextEncoder(cfg.text_path, max_length=cfg.text_max_length)
     cond = encoder.encode(captions).tokens
     uncond = encoder.encode([""], allow_empty=True).tokens
+    cameras = None
+    if camera_feature_dim(unet) is not None:
+        scheme = read_view_scheme(cfg.path) or DREAMFUSION4
+        azimuth, elevation = view_camera(scheme, cfg.view.value) if cfg.view is not None else (0.0, CHECK_ELEVATION)
+        cameras = camera_features([azimuth] * len(prompts), [elevation] * len(prompts))
+        logger.info("camera-conditioned text-to-image model: pictures drawn at azimuth %.1f, elevation %.1f deg",
+                    azimuth, elevation)
     images = sample_prior(unet, scheduler, cond, uncond, cfg.guidance_scale, cfg.num_inference_steps,
-                          generator=generator)
+                          generator=generator, camera_features=cameras)
     return images, captions
 
 

@@ -63,3 +63,24 @@ def test_a_picture_without_an_object_stops_at_preprocessing_and_keeps_it(models,
     summary = json.loads((out / "summary.json").read_text())
     assert summary["failed_stage"] == "preprocess" and summary["text_to_image"]["caption"] == "a red cube"
 
+
+
+def test_a_camera_conditioned_prior_draws_from_the_middle_of_the_captions_view(tmp_path, monkeypatch):
+    from atom.guidance import camera_features
+    from atom.pipelines import image_to_mesh_run
+    from atom.toyworld import prior as prior_module
+    from atom.toyworld.prior_check import CHECK_ELEVATION
+
+    torch.manual_seed(0)
+    unet = build_prior_unet(resolution=32, block_out_channels=(16, 32), attention_head_dim=8, camera=True)
+    prior = save_prior(unet.eval(), build_prior_scheduler(), tmp_path / "tiny_camera_prior", "# tiny camera prior\n",
+                       DREAMFUSION4, samples=None)
+    seen = []
+    sample = prior_module.sample_prior
+    monkeypatch.setattr(prior_module, "sample_prior",
+                        lambda *args, **kwargs: seen.append(kwargs["camera_features"]) or sample(*args, **kwargs))
+    cfg = TextToImageConfig(path=str(prior), num_inference_steps=2)  # view: front, DreamFusion's |azimuth| < 45
+    images, captions = image_to_mesh_run.sample_prompt_images(cfg, ["a red cube", "a blue cone"],
+                                                              torch.Generator().manual_seed(0), torch.device("cpu"))
+    assert images.shape == (2, 3, 32, 32) and captions == ["a red cube, front view", "a blue cone, front view"]
+    torch.testing.assert_close(seen[0], camera_features([0.0, 0.0], [CHECK_ELEVATION, CHECK_ELEVATION]))

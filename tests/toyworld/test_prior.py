@@ -142,7 +142,8 @@ def test_bundled_prior_loads_through_pixel_sds_and_has_its_card():
     sds = PixelSDS(path=str(BUNDLED), resolution=32)
     assert sds.unet.config.sample_size == 32 and sds.embedding_dim == TEXT_DIM
     images = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(0), requires_grad=True)
-    sds(images, embeddings(1, 1), embeddings(1, 2), progress=0.5).loss.backward()
+    cameras = sds.camera_features_for(torch.tensor([30.0]), torch.tensor([15.0]))  # None for a text-only prior
+    sds(images, embeddings(1, 1), embeddings(1, 2), progress=0.5, camera_features=cameras).loss.backward()
     assert torch.isfinite(images.grad).all()
     card = (BUNDLED / "README.md").read_text()
     assert "color accuracy" in card and "shape accuracy" in card
