@@ -19,6 +19,7 @@ import json
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import torch
@@ -72,8 +73,10 @@ class PromptWordings:
     def num_extra(self) -> int:
         return len(self.texts) - self.num_prompts
 
+    @cached_property
     def alternatives(self) -> list[list[int]]:
-        """For each prompt, the text indices of its extra wordings (empty for most held-out/no-wording prompts)."""
+        """For each prompt, the text indices of its extra wordings (empty for held-out and no-wording prompts);
+        built once, read at every step."""
         table: list[list[int]] = [[] for _ in range(self.num_prompts)]
         for text_id in range(self.num_prompts, len(self.texts)):
             table[self.owner[text_id]].append(text_id)
@@ -85,7 +88,7 @@ class PromptWordings:
         so a resumed run draws the same wordings)."""
         if not 0.0 <= keep_probability <= 1.0:
             raise ValueError(f"keep_probability must be in [0, 1], got {keep_probability}")
-        table = self.alternatives()
+        table = self.alternatives
         coins = torch.rand(len(prompt_ids), generator=generator)
         picks = torch.rand(len(prompt_ids), generator=generator)
         text_ids = []

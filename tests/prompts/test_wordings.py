@@ -23,7 +23,7 @@ def test_texts_start_with_the_prompts_and_each_wording_knows_its_prompt(prompt_s
     assert wordings.texts == ["a red cube", "a blue sphere", "a green cone", "a navy globe", "A BLUE BALL",
                               "a ruby die"]
     assert wordings.owner == [0, 1, 2, 1, 1, 0] and wordings.num_extra == 3
-    assert wordings.alternatives() == [[5], [3, 4], []]
+    assert wordings.alternatives == [[5], [3, 4], []]
 
 
 @pytest.mark.parametrize("mapping, match", [
