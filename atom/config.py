@@ -203,6 +203,7 @@ class ModelConfig:
     head_layers: int = 2
     sphere_radius: float = 0.5
     max_deformation: float = 0.25
+    initial_albedo: float | None = None
     bound: float = 1.0
     normal_eps: float = 0.01
     flexicubes_weight_scale: float = 0.5

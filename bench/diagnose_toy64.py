@@ -3,6 +3,7 @@
     python bench/diagnose_toy64.py cameras   # trainer cameras/labels vs the prior's data; a cube through each path
     python bench/diagnose_toy64.py x0        # where the guided x0 (the SDS target) moves a cube / a barrel render
     python bench/diagnose_toy64.py captions  # how far each caption word (view, color, shape) moves the prediction
+    python bench/diagnose_toy64.py colors    # the color of the SDS target (guided x0) and of samples, per color
     python bench/diagnose_toy64.py samples   # the prior's own cube samples: cube or barrel silhouettes, which yaw
     python bench/diagnose_toy64.py init      # symmetry at initialisation; can the network represent a cube/torus
     python bench/diagnose_toy64.py single --prompt "a red cube"   # single-prompt SDS, free triplane, no amortization
@@ -52,7 +53,7 @@ from atom.render.images import image_grid
 from atom.toyworld import renders as prior_data
 from atom.toyworld.metrics import azimuthal_distances, component_genera, evaluate_meshes, rotate_about_z
 from atom.toyworld.prior import load_prior, sample_prior
-from atom.toyworld.prior_check import FOREGROUND_THRESHOLD
+from atom.toyworld.prior_check import FOREGROUND_THRESHOLD, view_camera
 from atom.toyworld.renders import GeometryBuffers, render_geometry, shade_geometry
 from atom.toyworld.shapes import COLORS, SHAPES, ToyObject, cylinder_sdf, find_object
 from atom.training.atom_system import AToMSystem
@@ -237,12 +238,14 @@ def cmd_cameras(args) -> None:
 
 
 # ----------------------------------------------------------------------------------------------- x0
-def guided_x0(guidance, images, cond, uncond, timestep: int, noise: torch.Tensor) -> torch.Tensor:
+def guided_x0(guidance, images, cond, uncond, timestep: int, noise: torch.Tensor, cams: Cameras) -> torch.Tensor:
     """The CFG-guided clean-image estimate that SDS pulls towards: grad = w(t) (eps_hat - noise) =
-    w(t) sqrt(a / (1 - a)) (x - x0_hat). Recovered from `PixelSDS.forward` itself. Returns [B, 3, 32, 32] in [-1, 1]."""
+    w(t) sqrt(a / (1 - a)) (x - x0_hat). Recovered from `PixelSDS.forward` itself; a camera-conditioned prior
+    sees ``cams`` (the cameras of ``images``), as in training. Returns [B, 3, 32, 32] in [-1, 1]."""
     batch = images.shape[0]
     t = torch.full((batch,), timestep, dtype=torch.long)
-    out = guidance(images, cond, uncond, progress=0.0, timesteps=t, noise=noise)
+    out = guidance(images, cond, uncond, progress=0.0, timesteps=t, noise=noise,
+                   camera_features=guidance.camera_features_for(cams.azimuth, cams.elevation))
     alpha = guidance.alphas_cumprod[t].view(-1, 1, 1, 1)
     eps_hat = noise + out.grad / sds_weight(guidance.alphas_cumprod, t, guidance.weighting).view(-1, 1, 1, 1)
     x = guidance.encode(images)
@@ -279,7 +282,7 @@ def cmd_x0(args) -> None:
                 for seed in seeds:
                     noise = torch.randn(1, 3, 32, 32, generator=torch.Generator().manual_seed(seed))
                     with torch.no_grad():
-                        x0 = guided_x0(guidance, renders[source], cond, uncond, timestep, noise)
+                        x0 = guided_x0(guidance, renders[source], cond, uncond, timestep, noise, cams)
                     mask = silhouette(((x0 + 1) / 2).clamp(0, 1))
                     cube_ious.append(float(iou(mask, masks["cube"])[0]))
                     barrel_ious.append(float(iou(mask, masks["barrel"])[0]))
@@ -316,7 +319,8 @@ def yaw_preference(guidance, encoder, cube_mesh: Mesh, barrel: Mesh, args, schem
             for seed in range(args.seeds):
                 noise = torch.randn(1, 3, 32, 32, generator=torch.Generator().manual_seed(seed))
                 with torch.no_grad():
-                    mask = silhouette(((guided_x0(guidance, x, cond, uncond, timestep, noise) + 1) / 2).clamp(0, 1))
+                    x0 = guided_x0(guidance, x, cond, uncond, timestep, noise, cams)
+                mask = silhouette(((x0 + 1) / 2).clamp(0, 1))
                 margins.append(float(iou(mask, face)[0] - iou(mask, corner)[0]))
             rows.append([azimuth, prompt, timestep, statistics.fmean(margins), statistics.pstdev(margins),
                          sum(m > 0 for m in margins) / len(margins)])
@@ -380,9 +384,12 @@ def cmd_samples(args) -> None:
     images = []
     for view in scheme.labels[:2]:  # dreamfusion4: front, side; sectors8: front, front-right
         cond = encoder.encode([view_prompt("a red cube", view)]).tokens.expand(args.count, -1, -1)
+        # a camera-conditioned prior samples from the camera in the middle of the view (as image_to_mesh does)
+        features = (camera_features(*([value] * args.count for value in view_camera(scheme, view)))
+                    if camera_feature_dim(unet) else None)
         for scale in (1.1, 3.0):
             samples = sample_prior(unet, scheduler, cond, uncond, guidance_scale=scale, num_inference_steps=50,
-                                   eta=0.0, generator=torch.Generator().manual_seed(0))
+                                   eta=0.0, generator=torch.Generator().manual_seed(0), camera_features=features)
             images.append(samples[:8])
             rows.append([f"a red cube, {view} view", scale, *_classify(silhouette(samples), cube_refs, barrel_refs,
                                                                          grid)])
@@ -408,6 +415,77 @@ def _classify(masks: torch.Tensor, cube_refs: torch.Tensor, barrel_refs: torch.T
     return [float(best_cube.mean()), float(best_barrel.mean()), float((best_cube > best_barrel).float().mean()),
             float((yaw <= 15).float().mean()), float(((yaw > 15) & (yaw < 30)).float().mean()),
             float((yaw >= 30).float().mean())]
+
+
+# ----------------------------------------------------------------------------------------------- colors
+def foreground_color(images: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+    """Mean rgb [B, 3] of ``images`` [B, 3, H, W] in [0, 1] over the foreground ``masks`` [B, H, W]."""
+    weight = masks.float().unsqueeze(1)
+    return (images * weight).sum(dim=(2, 3)) / weight.sum(dim=(2, 3)).clamp_min(1.0)
+
+
+def cmd_colors(args) -> None:
+    """Does the SDS target keep each color? A true cube of each Toy64 color (or of the ``--albedo`` given),
+    shaded as the prior's lambertian renders, against the foreground color of the guided x0 (the SDS target) at
+    each t and of the prior's own DDIM samples at the sampling and the SDS guidance scales. Where x0 differs from
+    the render, SDS pulls the generator's albedo that way."""
+    choices = albedo_choices(args.albedo)
+    cfg = toy64_config(tuple(args.override))
+    scheme = view_scheme(cfg)
+    encoder, guidance = encoder_and_guidance(cfg)
+    unet, scheduler = load_prior(cfg.guidance.path)
+    uncond = encoder.encode([""], allow_empty=True)
+    cube = ToyObject(SHAPES[SHAPE_INDEX["cube"]], COLORS[0]).ground_truth_mesh(48)
+    cams = look_at(CAMERA["elevation"], 0.0, CAMERA["distance"], CAMERA["fov"])
+    prompt_view = scheme.view_labels(cams.azimuth, cams.elevation)[0]
+    rows = []
+    for name, albedo in choices:
+        prompt = view_prompt(f"a {name} cube", prompt_view)
+        cond = encoder.encode([prompt])
+        render = render_mesh_images(cube, cams, rgb=albedo)
+        mask = silhouette(render)
+        row = [name, _rgb(albedo), _rgb(foreground_color(render, mask)[0])]
+        for timestep in args.timesteps:
+            targets = []
+            for seed in range(args.seeds):
+                noise = torch.randn(1, 3, 32, 32, generator=torch.Generator().manual_seed(seed))
+                with torch.no_grad():
+                    x0 = ((guided_x0(guidance, render, cond, uncond, timestep, noise, cams) + 1) / 2).clamp(0, 1)
+                targets.append(foreground_color(x0, mask)[0])
+            row.append(_rgb(torch.stack(targets).mean(0)))
+        features = guidance.camera_features_for(cams.azimuth.expand(args.seeds), cams.elevation.expand(args.seeds))
+        for scale in (1.1, guidance.guidance_scale):
+            samples = sample_prior(unet, scheduler, cond.tokens.expand(args.seeds, -1, -1), uncond.tokens,
+                                   guidance_scale=scale, num_inference_steps=50, eta=0.0,
+                                   generator=torch.Generator().manual_seed(0), camera_features=features)
+            row.append(_rgb(foreground_color(samples, silhouette(samples)).mean(0)))
+        rows.append(row)
+    print(table(["color", "albedo", "render", *(f"x0 t={t}" for t in args.timesteps), "samples s=1.1",
+                 f"samples s={guidance.guidance_scale:g}"], rows))
+    print(f"\n(mean foreground rgb; the cube face-on at elevation {CAMERA['elevation']}, lambertian, light at the "
+          f"camera; x0: mean over {args.seeds} noise seeds inside the render's silhouette, guidance scale "
+          f"{guidance.guidance_scale:g}; samples: {args.seeds} DDIM samples, 50 steps, seed 0)")
+
+
+def albedo_choices(specs: list[str]) -> list[tuple[str, tuple[float, float, float]]]:
+    """``--albedo`` entries ``color=r,g,b`` (the prompt's color word, the albedo rendered) -> pairs; none given:
+    every Toy64 color with its own albedo."""
+    if not specs:
+        return [(color.name, color.rgb) for color in COLORS]
+    names = [color.name for color in COLORS]
+    pairs = []
+    for spec in specs:
+        name, _, values = spec.partition("=")
+        rgb = tuple(float(v) for v in values.split(",")) if values else ()
+        if name not in names or len(rgb) != 3 or not all(0.0 <= v <= 1.0 for v in rgb):
+            raise SystemExit(f"--albedo takes color=r,g,b with a Toy64 color ({', '.join(names)}) and three "
+                             f"values in [0, 1], got {spec!r}")
+        pairs.append((name, rgb))
+    return pairs
+
+
+def _rgb(values) -> str:
+    return "(" + ", ".join(f"{float(v):.2f}" for v in values) + ")"
 
 
 # ----------------------------------------------------------------------------------------------- init / capacity
@@ -581,6 +659,12 @@ def main() -> None:
     captions.add_argument("--timesteps", type=int, nargs="+", default=[200, 500, 800])
     x0.add_argument("--seeds", type=int, default=8)
     x0.add_argument("--timesteps", type=int, nargs="+", default=[200, 400, 600, 800, 950])
+    colors = sub.add_parser("colors")
+    colors.add_argument("--seeds", type=int, default=4)
+    colors.add_argument("--timesteps", type=int, nargs="+", default=[200, 500, 800])
+    colors.add_argument("--albedo", nargs="*", default=[],
+                        help="color=r,g,b: render the cube of that prompt color with this albedo instead "
+                             "(e.g. yellow=0.5,0.45,0.05, too dark)")
     samples = sub.add_parser("samples")
     samples.add_argument("--count", type=int, default=32)
     samples.add_argument("--image", default=None)
@@ -599,14 +683,14 @@ def main() -> None:
                         help="first regress the triplane and SDF head onto the true SDF for this many steps")
     single.add_argument("--truth-yaw", type=float, default=0.0,
                         help="with --start-from-truth: the true shape turned by this many degrees about +Z")
-    for command in (cameras, x0, captions, samples, single):
+    for command in (cameras, x0, captions, colors, samples, single):
         command.add_argument("--override", nargs="*", default=[],
                              help="Hydra overrides of the toy64 config, e.g. guidance.path=DIR "
                                   "guidance.view_scheme=sectors8")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    {"cameras": cmd_cameras, "x0": cmd_x0, "captions": cmd_captions, "samples": cmd_samples, "init": cmd_init,
-     "single": cmd_single}[args.command](args)
+    {"cameras": cmd_cameras, "x0": cmd_x0, "captions": cmd_captions, "colors": cmd_colors, "samples": cmd_samples,
+     "init": cmd_init, "single": cmd_single}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,8 @@ encoding of xyz would add detail that no prompt controls.
 
 from __future__ import annotations
 
+import math
+
 from torch import Tensor, nn
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {"silu": nn.SiLU, "relu": nn.ReLU}
@@ -107,7 +109,13 @@ class DeformationHead(nn.Module):
 class ColorHead(nn.Module):
     """Albedo ``rgb = sigmoid(mlp(feature))`` in ``[0, 1]``, or with ``output="affine"`` CRM's
     ``rgb = (mlp(feature) + 1) / 2`` (its network predicts color in ``[-1, 1]``), clamped to ``[0, 1]``
-    outside training only (a clamp would stop the gradient of a color loss beyond the range)."""
+    outside training only (a clamp would stop the gradient of a color loss beyond the range).
+
+    ``initial_albedo`` (sigmoid output only) sets the last layer's bias to ``logit(initial_albedo)``, so the
+    untrained head starts near that grey level instead of 0.5 (its weights keep their random init, and no
+    random number is drawn for it). Score distillation wants a bright start: a lit prior takes an albedo that is
+    too dark for shading and leaves it there, but pulls one that is too light towards the prompt's color
+    (bench/RESULTS.md, "Toy64 colors: the SDS target and the albedo's start")."""
 
     def __init__(
         self,
@@ -116,13 +124,19 @@ class ColorHead(nn.Module):
         layers: int = 2,
         activation: str = "silu",
         output: str = "sigmoid",
+        initial_albedo: float | None = None,
     ) -> None:
         super().__init__()
         if output not in COLOR_OUTPUTS:
             raise ValueError(f"unknown color output {output!r}; accepted: {', '.join(COLOR_OUTPUTS)}")
+        if initial_albedo is not None and (output != "sigmoid" or not 0.0 < initial_albedo < 1.0):
+            raise ValueError(f"initial_albedo must be in (0, 1) with the sigmoid output, got {initial_albedo} "
+                             f"with output {output!r}")
         self.in_channels = in_channels
         self.output = output
         self.net = mlp(in_channels, hidden, layers, 3, activation)
+        if initial_albedo is not None:
+            nn.init.constant_(self.net[-1].bias, math.log(initial_albedo / (1.0 - initial_albedo)))
 
     def forward(self, features: Tensor) -> Tensor:
         """features ``[B, M, C]`` -> rgb ``[B, M, 3]`` (in ``[0, 1]``; see the class docstring)."""

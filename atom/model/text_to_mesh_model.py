@@ -42,6 +42,8 @@ class TextToMeshConfig:
         head_hidden, head_layers: width and number of hidden layers of each head's MLP.
         sphere_radius: radius of the sphere the SDF starts as.
         max_deformation: bound of the tet-vertex offsets, as a fraction of the grid's cell size.
+        initial_albedo: the color head's starting grey level (:class:`~atom.model.heads.ColorHead`); None: 0.5
+            on average (the plain sigmoid of a random layer; older checkpoints).
         bound: the triplane covers ``[-bound, bound]^3``.
         normal_eps: step of the central finite differences of ``sdf_and_gradient``; about a third of a
             triplane texel (``2 * bound / R``) at the defaults, so the stencil smooths across texels.
@@ -63,6 +65,7 @@ class TextToMeshConfig:
     head_layers: int = 2
     sphere_radius: float = 0.5
     max_deformation: float = 0.25
+    initial_albedo: float | None = None
     bound: float = 1.0
     normal_eps: float = 0.01
     flexicubes_weight_scale: float = 0.5
@@ -117,7 +120,7 @@ class TextToMeshModel(PretrainedModel):
         self.deformation_head = DeformationHead(
             channels, cfg.head_hidden, cfg.head_layers, cfg.max_deformation
         )
-        self.color_head = ColorHead(channels, cfg.head_hidden, cfg.head_layers)
+        self.color_head = ColorHead(channels, cfg.head_hidden, cfg.head_layers, initial_albedo=cfg.initial_albedo)
         # only with FlexiCubes, so a DMTet model's weights (and older checkpoints) have no weight-head tensors;
         # initialised on a fork of the global RNG, so everything drawn after it (training's SDS noise) is the
         # same with either extractor and same-seed runs differ only from stage 2 on

@@ -1,5 +1,7 @@
 """Heads: sphere initialisation, bounded deformation, color range, argument checks."""
 
+import math
+
 import pytest
 import torch
 
@@ -39,6 +41,29 @@ def test_color_in_unit_range() -> None:
     rgb = head(100 * torch.randn(3, 40, 8))
     assert rgb.shape == (3, 40, 3)
     assert rgb.min() >= 0 and rgb.max() <= 1
+
+
+def test_initial_albedo_sets_the_starting_grey_without_drawing_random_numbers() -> None:
+    features = torch.randn(2, 500, 8)
+    torch.manual_seed(0)
+    plain = ColorHead(in_channels=8, hidden=16, layers=1)
+    after_plain = torch.rand(1)
+    torch.manual_seed(0)
+    bright = ColorHead(in_channels=8, hidden=16, layers=1, initial_albedo=0.8)
+    assert torch.equal(torch.rand(1), after_plain)  # the same random stream after either head
+    # only the last bias differs: logit(0.8) in place of the random bias
+    torch.testing.assert_close(bright.net[-1].bias, torch.full((3,), math.log(0.8 / 0.2)))
+    assert torch.equal(bright.net[0].weight, plain.net[0].weight)
+    with torch.no_grad():
+        bright.net[-1].weight.zero_()
+    torch.testing.assert_close(bright(features), torch.full((2, 500, 3), 0.8))
+    assert abs(float(plain(features).mean()) - 0.5) < 0.1
+
+
+@pytest.mark.parametrize("value, output", [(0.0, "sigmoid"), (1.0, "sigmoid"), (0.8, "affine")])
+def test_initial_albedo_refuses_values_outside_the_open_unit_interval_and_the_affine_output(value, output) -> None:
+    with pytest.raises(ValueError, match="initial_albedo must be in \\(0, 1\\)"):
+        ColorHead(in_channels=8, output=output, initial_albedo=value)
 
 
 def test_mlp_depth() -> None:

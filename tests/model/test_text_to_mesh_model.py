@@ -222,3 +222,19 @@ def test_a_model_saved_under_its_old_class_name_still_loads(model: TextToMeshMod
     config_file.write_text(json.dumps({**config, "_class_name": "ReconstructionModel"}))
     with pytest.raises(ValueError, match="describes a 'ReconstructionModel'"):
         TextToMeshModel.from_pretrained(tmp_path)
+
+
+def test_initial_albedo_reaches_the_color_head_and_survives_save_and_load(tmp_path: Path) -> None:
+    """The config's starting grey sets only the color head's last bias (the same seed gives the same other
+    weights), and the saved config rebuilds the same model."""
+    torch.manual_seed(5)
+    plain = TextToMeshModel(TINY)
+    torch.manual_seed(5)
+    light = TextToMeshModel(TINY, initial_albedo=0.8)
+    differing = [key for key, value in plain.state_dict().items() if not torch.equal(value, light.state_dict()[key])]
+    assert differing == ["color_head.net.4.bias"]
+    torch.testing.assert_close(light.color_head.net[-1].bias, torch.full((3,), torch.tensor(4.0).log().item()))
+    light.save_pretrained(tmp_path / "light")
+    loaded = TextToMeshModel.from_pretrained(tmp_path / "light")
+    assert loaded.config.initial_albedo == 0.8
+    assert all(torch.equal(value, loaded.state_dict()[key]) for key, value in light.state_dict().items())
