@@ -80,7 +80,7 @@ def sample_views(cfg, count: int, generator: torch.Generator) -> Views:
     trainer = dataclasses.replace(cfg.trainer, prompts_per_step=1)
     render = dataclasses.replace(cfg.render, views_per_prompt=count)
     system = SimpleNamespace(config=dataclasses.replace(cfg, trainer=trainer, render=render), train_indices=[0],
-                             device=torch.device("cpu"))
+                             device=torch.device("cpu"), wordings=None)  # the prompt's own text, no augmentation
     return AToMSystem.sample_batch(system, 0, generator).views
 
 
