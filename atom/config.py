@@ -358,6 +358,9 @@ class TrainerConfig:
     evaluate_at_end: bool = True
     export_grid_resolution: int = 64
     progress: bool = True
+    # glibc keeps freed buffers instead of returning and re-faulting them every step (atom.training.allocator;
+    # toy64 on CPU: 15-35 % less time per step, for up to ~1.4 GB more resident memory)
+    retain_freed_memory: bool = True
 
 
 @dataclass

@@ -7,6 +7,7 @@
     python bench/diagnose_toy64.py samples   # the prior's own cube samples: cube or barrel silhouettes, which yaw
     python bench/diagnose_toy64.py init      # symmetry at initialisation; can the network represent a cube/torus
     python bench/diagnose_toy64.py single --prompt "a red cube"   # single-prompt SDS, free triplane, no amortization
+    python bench/diagnose_toy64.py hole --run RUN   # a trained run's tori: is the hole filled, and painted how
 
 Every part reuses the project's code paths: the trainer's ``sample_views`` and stage renderers (fed an analytic
 field through a small stand-in for the generator), the prior-data renderer (`atom.toyworld.renders`), `PixelSDS`
@@ -33,11 +34,13 @@ from omegaconf import OmegaConf
 
 from atom.build import build_guidance, build_model, build_text_encoder
 from atom.config import CONF_DIR, register_configs
+from atom.evaluation.reconstruction import largest_component_genus
 from atom.geometry import Mesh, marching_tetrahedra, tetrahedral_grid
 from atom.guidance.camera_conditioning import camera_feature_dim, camera_features
 from atom.guidance.pixel_sds import resize_images
 from atom.guidance.timestep_schedule import sds_weight
 from atom.model import triplanes_to_meshes
+from atom.pipelines.text_to_mesh import TextToMeshPipeline
 from atom.prompts.views import ViewDependentEmbeddings, resolve_view_scheme, view_prompt
 from atom.render import (
     Cameras,
@@ -650,6 +653,58 @@ def cmd_single(args) -> None:
                  "genus per component", "R@1 shape", "s"], rows))
 
 
+# ----------------------------------------------------------------------------------------------------- hole
+def surface_along(sdf: torch.Tensor, distances: torch.Tensor) -> float:
+    """The first of ``distances`` (ascending) where ``sdf`` (same length) is outside (> 0); nan if none."""
+    outside = (sdf > 0).nonzero()
+    return float(distances[outside[0, 0]]) if len(outside) else float("nan")
+
+
+def cmd_hole(args) -> None:
+    """A trained run's tori: is the hole open, and if not, what covers it? Per torus prompt: genus; the faces
+    closer to the torus's axis than the ring minus the tube radius (the true torus has none), with their share of
+    the surface and their color against the rest of the mesh and the white background (RGB distance, max
+    sqrt(3)); how far along the axis, from the centre, the field turns outside (mean of both directions; the
+    truth: 0, the centre is outside); and the SDF at the centre and at the tube's core (mean over 16 directions
+    in the ring's plane; the truth's: +0.25 and -0.15)."""
+    torus_sdf_args = SHAPES[SHAPE_INDEX["torus"]].sdf.keywords
+    axis = torch.tensor(torus_sdf_args["axis"]) / torch.tensor(torus_sdf_args["axis"]).norm()
+    hole_radius = torus_sdf_args["ring_radius"] - torus_sdf_args["tube_radius"]
+    background = torch.ones(3)
+    in_plane = torch.linalg.svd(axis[None])[2][1:]  # [2, 3]: an orthonormal basis of the ring's plane
+    angles = torch.arange(16) * (2 * math.pi / 16)
+    ring_probes = torus_sdf_args["ring_radius"] * (angles.cos()[:, None] * in_plane[0]
+                                                   + angles.sin()[:, None] * in_plane[1])  # [16, 3]
+    distances = torch.linspace(0.0, 0.6, 61)
+    axis_probes = torch.cat([distances[:, None] * axis, -distances[:, None] * axis])  # [122, 3]
+    pipeline = TextToMeshPipeline.from_pretrained(args.run)
+    objects = [ToyObject(SHAPES[SHAPE_INDEX["torus"]], color) for color in COLORS]
+    probes = torch.cat([ring_probes, axis_probes])[None].expand(len(objects), -1, -1)
+    with torch.no_grad():
+        triplanes = pipeline.triplanes(pipeline.encode([obj.prompt for obj in objects]))
+        meshes = pipeline.meshes(triplanes, args.grid)
+        fields = pipeline.model.sdf(triplanes, probes)
+    rows = []
+    for obj, mesh, field in zip(objects, meshes, fields):
+        ring_sdf, along_plus, along_minus = field.split([len(ring_probes), len(distances), len(distances)])
+        centres, areas = mesh.vertices[mesh.faces].mean(1), mesh.face_areas()
+        along = centres @ axis
+        covers = (centres - along[:, None] * axis).norm(dim=-1) < hole_radius
+        face_colors = mesh.vertex_colors[mesh.faces].mean(1)
+        cover = (face_colors[covers] * areas[covers, None]).sum(0) / areas[covers].sum().clamp_min(1e-12)
+        rest = (face_colors[~covers] * areas[~covers, None]).sum(0) / areas[~covers].sum()
+        rows.append([obj.prompt, largest_component_genus(mesh), float(areas[covers].sum() / areas.sum()),
+                     _rgb(obj.color.rgb), _rgb(rest), _rgb(cover) if covers.any() else "-",
+                     float((rest - background).norm()),
+                     float((cover - background).norm()) if covers.any() else float("nan"),
+                     (surface_along(along_plus, distances) + surface_along(along_minus, distances)) / 2,
+                     float(along_plus[0]), float(ring_sdf.mean())])
+    print(f"run {args.run}, grid {args.grid}; the hole: within {hole_radius:.2f} of the axis {_rgb(axis)}\n")
+    print(table(["prompt", "genus", "hole faces' share of the area", "true color", "ring color", "hole faces' color",
+                 "ring to background", "hole faces to background", "outside along the axis from",
+                 "SDF at the centre", "SDF at the tube's core"], rows))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -683,6 +738,9 @@ def main() -> None:
                         help="first regress the triplane and SDF head onto the true SDF for this many steps")
     single.add_argument("--truth-yaw", type=float, default=0.0,
                         help="with --start-from-truth: the true shape turned by this many degrees about +Z")
+    hole = sub.add_parser("hole")
+    hole.add_argument("--run", required=True, help="a run or checkpoint directory of a toy64 training")
+    hole.add_argument("--grid", type=int, default=48, help="extraction grid (the run's export used 48)")
     for command in (cameras, x0, captions, colors, samples, single):
         command.add_argument("--override", nargs="*", default=[],
                              help="Hydra overrides of the toy64 config, e.g. guidance.path=DIR "
@@ -690,7 +748,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     {"cameras": cmd_cameras, "x0": cmd_x0, "captions": cmd_captions, "colors": cmd_colors, "samples": cmd_samples,
-     "init": cmd_init, "single": cmd_single}[args.command](args)
+     "init": cmd_init, "single": cmd_single, "hole": cmd_hole}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ import torch
 from atom.build import resolve_device
 from atom.config import SystemKind, TrainConfig
 from atom.training import distributed as dist_utils
+from atom.training.allocator import retain_freed_memory
 from atom.training.atom_system import AToMSystem
 from atom.training.crm_system import CRMSystem
 from atom.training.trainer import Trainer
@@ -20,6 +21,8 @@ def build_trainer(cfg: TrainConfig, run_dir: str | Path) -> Trainer:
     if not isinstance(cfg, TrainConfig):
         raise TypeError(f"build_trainer needs a TrainConfig instance (OmegaConf.to_object(cfg)), got "
                         f"{type(cfg).__name__}")
+    if cfg.trainer.retain_freed_memory:
+        retain_freed_memory()
     device = resolve_device(cfg.trainer.device)
     ctx = dist_utils.init_distributed(device)
     torch.manual_seed(cfg.seed)
