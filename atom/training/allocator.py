@@ -2,11 +2,11 @@
 
 A training step allocates and frees the same large buffers every step: stage 1 of toy64 evaluates the field
 at ~0.8 M points (8 renders x 24^2 rays x 24 samples x the 7-point stencil), hundreds of MB of activations and
-gradients. By default
-glibc serves every allocation above its mmap threshold (128 KiB, rising adaptively to at most 32 MiB) with fresh
-``mmap`` pages that ``free`` returns to the kernel, and gives back the top of the heap whenever more than 128 KiB
-lie free there. The next step then faults every page in again, each zeroed by the kernel: a toy64 run took
-183 M minor page faults and spent a quarter of its CPU time in the kernel (``bench/RESULTS.md``).
+gradients. By default glibc serves every allocation above its mmap threshold (128 KiB, rising adaptively to at
+most 32 MiB) with fresh ``mmap`` pages that ``free`` returns to the kernel, and gives back the top of the heap
+whenever more than 128 KiB lie free there. The next step then faults every page in again, each zeroed by the
+kernel: a toy64 run took 183 M minor page faults and spent a quarter of its CPU time in the kernel
+(``bench/RESULTS.md``).
 
 ``retain_freed_memory`` raises the mmap threshold to 1 GiB (buffers stay in the heap) and the trim threshold
 to 2 GiB with a 512 MiB top pad (the heap is not handed back between steps), so freed pages are reused
