@@ -581,6 +581,8 @@ def cmd_single(args) -> None:
     with torch.no_grad():
         triplane = torch.nn.Parameter(generator(text.tokens, text.mask).clone())
     obj = find_object(args.prompt)
+    if args.true_albedo:  # the prompt's own color everywhere: the color head cannot paint the background in
+        generator.color = lambda triplanes, points: torch.tensor(obj.color.rgb).expand(*points.shape[:-1], 3)
     if args.start_from_truth:  # the triplane and SDF head first regressed onto the true shape, color kept
         def truth(points: torch.Tensor) -> torch.Tensor:  # the true shape turned by truth_yaw about +Z
             return obj.sdf(rotate_about_z(points.reshape(-1, 3), -args.truth_yaw).reshape(points.shape))
@@ -736,6 +738,8 @@ def main() -> None:
     single.add_argument("--image", default=None)
     single.add_argument("--start-from-truth", type=int, default=0,
                         help="first regress the triplane and SDF head onto the true SDF for this many steps")
+    single.add_argument("--true-albedo", action="store_true",
+                        help="render the prompt's true color everywhere instead of the color head's")
     single.add_argument("--truth-yaw", type=float, default=0.0,
                         help="with --start-from-truth: the true shape turned by this many degrees about +Z")
     hole = sub.add_parser("hole")
