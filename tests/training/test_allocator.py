@@ -13,6 +13,7 @@ import logging
 import platform
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import pytest
 
@@ -60,15 +61,11 @@ def test_another_c_library_is_left_alone_and_logged(monkeypatch, caplog):
 
 
 def test_a_refused_setting_is_reported(monkeypatch, caplog):
-    class RefusingLibc:
-        class mallopt:  # noqa: N801 - stands in for the C function
-            argtypes = restype = None
-
-            def __new__(cls, param, value):
-                return 0 if param == allocator.M_TOP_PAD else 1
+    def mallopt(param, value):  # stands in for the C function: refuses the top pad
+        return 0 if param == allocator.M_TOP_PAD else 1
 
     monkeypatch.setattr(allocator.platform, "libc_ver", lambda: ("glibc", "2.36"))
-    monkeypatch.setattr(allocator.ctypes, "CDLL", lambda name: RefusingLibc)
+    monkeypatch.setattr(allocator.ctypes, "CDLL", lambda name: SimpleNamespace(mallopt=mallopt))
     with caplog.at_level(logging.WARNING, logger=allocator.__name__):
         assert allocator.retain_freed_memory() is False
     assert "top pad" in caplog.text
