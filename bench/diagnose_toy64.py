@@ -33,7 +33,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from atom.build import build_guidance, build_model, build_text_encoder
-from atom.config import CONF_DIR, register_configs
+from atom.config import CONF_DIR, RenderConfig, register_configs
 from atom.evaluation.reconstruction import largest_component_genus
 from atom.geometry import Mesh, marching_tetrahedra, tetrahedral_grid
 from atom.guidance.camera_conditioning import camera_feature_dim, camera_features
@@ -672,7 +672,7 @@ def cmd_hole(args) -> None:
     torus_sdf_args = SHAPES[SHAPE_INDEX["torus"]].sdf.keywords
     axis = torch.tensor(torus_sdf_args["axis"]) / torch.tensor(torus_sdf_args["axis"]).norm()
     hole_radius = torus_sdf_args["ring_radius"] - torus_sdf_args["tube_radius"]
-    background = torch.ones(3)
+    background = torch.tensor(RenderConfig().background)  # the renders' background, as SDS saw it
     in_plane = torch.linalg.svd(axis[None])[2][1:]  # [2, 3]: an orthonormal basis of the ring's plane
     angles = torch.arange(16) * (2 * math.pi / 16)
     ring_probes = torus_sdf_args["ring_radius"] * (angles.cos()[:, None] * in_plane[0]
