@@ -301,6 +301,8 @@ class Stage1Config:
     num_samples: int = 32
     num_importance: int = 16
     eikonal_weight: float = 0.1
+    # weight of the pixels' mean accumulated opacity (sparsity: what SDS does not ask for is carved away)
+    opacity_weight: float = 0.0
     init_inv_std: float = 0.3
     # NeuS's cosine annealing: the ratio goes linearly 0 -> 1 over this many steps (0: plain NeuS from step 0)
     cos_anneal_steps: int = 0

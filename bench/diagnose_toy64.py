@@ -8,6 +8,7 @@
     python bench/diagnose_toy64.py init      # symmetry at initialisation; can the network represent a cube/torus
     python bench/diagnose_toy64.py single --prompt "a red cube"   # single-prompt SDS, free triplane, no amortization
     python bench/diagnose_toy64.py hole --run RUN   # a trained run's tori: is the hole filled, and painted how
+    python bench/diagnose_toy64.py wordings  # can the frozen text encoder tell the held-out paraphrases apart
 
 Every part reuses the project's code paths: the trainer's ``sample_views`` and stage renderers (fed an analytic
 field through a small stand-in for the generator), the prior-data renderer (`atom.toyworld.renders`), `PixelSDS`
@@ -55,10 +56,12 @@ from atom.render import (
 from atom.render.images import image_grid
 from atom.toyworld import renders as prior_data
 from atom.toyworld.metrics import azimuthal_distances, component_genera, evaluate_meshes, rotate_about_z
+from atom.toyworld.paraphrases import COLOR_SYNONYMS, SHAPE_SYNONYMS, toy64_paraphrases
 from atom.toyworld.prior import load_prior, sample_prior
 from atom.toyworld.prior_check import FOREGROUND_THRESHOLD, view_camera
 from atom.toyworld.renders import GeometryBuffers, render_geometry, shade_geometry
-from atom.toyworld.shapes import COLORS, SHAPES, ToyObject, cylinder_sdf, find_object
+from atom.toyworld.shapes import COLORS, SHAPES, ToyObject, cylinder_sdf, find_object, toy64
+from atom.toyworld.wordings import toy64_training_wordings
 from atom.training.atom_system import AToMSystem
 from atom.training.stages import Views, render_stage1, render_stage2
 
@@ -633,7 +636,8 @@ def cmd_single(args) -> None:
         views = sample_views(cfg, args.views, rng)
         if step < args.stage1_steps:
             out = render_stage1(generator, triplane, neus, views, cfg.stage1.resolution)
-            regular = cfg.stage1.eikonal_weight * out.losses["eikonal"]
+            regular = (cfg.stage1.eikonal_weight * out.losses["eikonal"]
+                       + cfg.stage1.opacity_weight * out.losses["opacity"])
         else:
             out = render_stage2(generator, triplane, grid32, rasterizer, views, cfg.stage2.resolution)
             regular = (cfg.stage2.normal_consistency_weight * out.losses["normal_consistency"]
@@ -707,6 +711,97 @@ def cmd_hole(args) -> None:
                  "SDF at the centre", "SDF at the tube's core"], rows))
 
 
+# ------------------------------------------------------------------------------------------------ wordings
+def pooled_embeddings(encoder, texts: list[str], batch: int = 256) -> torch.Tensor:
+    """The encoder's pooled sentence vectors of ``texts``, [N, D], normalised to unit length."""
+    with torch.no_grad():
+        chunks = [encoder.encode(texts[start:start + batch]).pooled for start in range(0, len(texts), batch)]
+    return torch.nn.functional.normalize(torch.cat(chunks).float(), dim=-1)
+
+
+def nearest_labels(queries: torch.Tensor, keys: torch.Tensor, key_labels: torch.Tensor) -> torch.Tensor:
+    """The label of each query's nearest key by cosine: queries [Q, D], keys [K, D], key_labels [K] -> [Q]."""
+    return key_labels[(queries @ keys.T).argmax(dim=1)]
+
+
+def probe_labels(train: torch.Tensor, train_labels: torch.Tensor, test: torch.Tensor, classes: int,
+                 steps: int = 500, weight_decay: float = 1e-3, seed: int = 0) -> torch.Tensor:
+    """A linear classifier (softmax regression, full-batch Adam) fitted on ``train`` [N, D] -> ``train_labels``
+    [N], applied to ``test`` [Q, D], both standardised by the training vectors' mean and spread: what a layer
+    reading only these vectors can learn from the training wordings about unseen ones."""
+    mean, spread = train.mean(dim=0), train.std(dim=0).clamp_min(1e-6)
+    train, test = (train - mean) / spread, (test - mean) / spread
+    generator = torch.Generator().manual_seed(seed)
+    weight = (torch.randn(train.shape[1], classes, generator=generator) * 0.01).requires_grad_()
+    bias = torch.zeros(classes, requires_grad=True)
+    optimizer = torch.optim.Adam([weight, bias], lr=1e-2, weight_decay=weight_decay)
+    for _ in range(steps):
+        optimizer.zero_grad()
+        torch.nn.functional.cross_entropy(train @ weight + bias, train_labels).backward()
+        optimizer.step()
+    with torch.no_grad():
+        return (test @ weight + bias).argmax(dim=1)
+
+
+def wording_report(encoder) -> str:
+    """How well the frozen encoder's pooled vectors alone tell the held-out paraphrases' objects apart.
+
+    Three readings, each an upper reference for a generator that reads this encoder: (1) every held-out synonym
+    on its own, against the eight Toy64 words of its kind; (2) every paraphrase's nearest Toy64 prompt, and
+    nearest training text (prompts and their training wordings); (3) a linear probe for shape and for color,
+    fitted on the training texts and applied to the paraphrases. Returns Markdown tables."""
+    color_names, shape_names = [c.name for c in COLORS], [s.name for s in SHAPES]
+    rows = []
+    for kind, names, synonyms in (("color", color_names, COLOR_SYNONYMS), ("shape", shape_names, SHAPE_SYNONYMS)):
+        words = [word for name in names for word in synonyms[name]]
+        truth = torch.tensor([index for index in range(len(names)) for _ in synonyms[names[index]]])
+        found = nearest_labels(pooled_embeddings(encoder, words), pooled_embeddings(encoder, names),
+                               torch.arange(len(names)))
+        misses = [f"{word} -> {names[label]}" for word, label, right in zip(words, found, found == truth) if not right]
+        rows.append([f"held-out {kind} synonym alone -> nearest {kind} word", float((found == truth).float().mean()),
+                     ", ".join(misses) or "-"])
+    objects = toy64()
+    index_of = {obj.prompt: index for index, obj in enumerate(objects)}
+    training = [(text, index_of[prompt]) for prompt, texts in toy64_training_wordings().items()
+                for text in (prompt, *texts)]
+    train_x = pooled_embeddings(encoder, [text for text, _ in training])
+    train_object = torch.tensor([index for _, index in training])
+    paraphrases = toy64_paraphrases()
+    test_x = pooled_embeddings(encoder, list(paraphrases))
+    shape_of = torch.tensor([SHAPE_INDEX[obj.shape.name] for obj in objects])
+    color_of = torch.tensor([color_names.index(obj.color.name) for obj in objects])
+    truth = torch.tensor([index_of[obj.prompt] for obj in paraphrases.values()])
+
+    def scores(shape: torch.Tensor, color: torch.Tensor) -> list[float]:
+        shape_hit, color_hit = shape == shape_of[truth], color == color_of[truth]
+        return [float(shape_hit.float().mean()), float(color_hit.float().mean()),
+                float((shape_hit & color_hit).float().mean())]
+
+    prompt_x = pooled_embeddings(encoder, [obj.prompt for obj in objects])
+    nearest_prompt = nearest_labels(test_x, prompt_x, torch.arange(len(objects)))
+    nearest_text = nearest_labels(test_x, train_x, train_object)
+    probes = [probe_labels(train_x, labels_of[train_object], test_x, len(names))
+              for labels_of, names in ((shape_of, shape_names), (color_of, color_names))]
+    paraphrase_rows = [
+        ["nearest of the 64 Toy64 prompts", *scores(shape_of[nearest_prompt], color_of[nearest_prompt])],
+        [f"nearest of the {len(training)} training texts (they name none of the 8 unseen objects)",
+         *scores(shape_of[nearest_text], color_of[nearest_text])],
+        [f"linear probe fitted on the {len(training)} training texts", *scores(*probes)],
+    ]
+    return "\n\n".join([
+        table(["reading", "accuracy", "misses"], rows),
+        table([f"the {len(paraphrases)} held-out paraphrases, read by", "R@1 shape", "R@1 color", "R@1 both"],
+              paraphrase_rows),
+    ])
+
+
+def cmd_wordings(args) -> None:
+    cfg = toy64_config(tuple(args.override))
+    encoder = build_text_encoder(cfg.text, torch.device("cpu"))
+    print(f"encoder {encoder.identity}\n")
+    print(wording_report(encoder))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -745,14 +840,16 @@ def main() -> None:
     hole = sub.add_parser("hole")
     hole.add_argument("--run", required=True, help="a run or checkpoint directory of a toy64 training")
     hole.add_argument("--grid", type=int, default=48, help="extraction grid (the run's export used 48)")
-    for command in (cameras, x0, captions, colors, samples, single):
+    wordings = sub.add_parser("wordings")
+    for command in (cameras, x0, captions, colors, samples, single, wordings):
         command.add_argument("--override", nargs="*", default=[],
                              help="Hydra overrides of the toy64 config, e.g. guidance.path=DIR "
                                   "guidance.view_scheme=sectors8")
     args = parser.parse_args()
     torch.set_num_threads(1)
     {"cameras": cmd_cameras, "x0": cmd_x0, "captions": cmd_captions, "colors": cmd_colors, "samples": cmd_samples,
-     "init": cmd_init, "single": cmd_single, "hole": cmd_hole}[args.command](args)
+     "init": cmd_init, "single": cmd_single, "hole": cmd_hole,
+     "wordings": cmd_wordings}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -227,7 +227,7 @@ class AToMSystem(TrainingSystem):
         triplanes = self.model(text.tokens, text.mask)
         out = self.render(triplanes, batch.views, phase)
         if phase == 1:
-            weights = {"eikonal": cfg.stage1.eikonal_weight}
+            weights = {"eikonal": cfg.stage1.eikonal_weight, "opacity": cfg.stage1.opacity_weight}
         else:
             weights = {"normal_consistency": cfg.stage2.normal_consistency_weight,
                        "laplacian": cfg.stage2.laplacian_weight, "empty_recovery": cfg.stage2.empty_recovery_weight}

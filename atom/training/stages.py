@@ -54,7 +54,8 @@ def render_stage1(
     views: Views,
     resolution: int,
 ) -> StageOutput:
-    """NeuS-render every prompt's field from its V cameras at ``resolution`` px."""
+    """NeuS-render every prompt's field from its V cameras at ``resolution`` px. Losses: ``eikonal``, and
+    ``opacity``, the mean accumulated opacity of the pixels (a sparsity term: it pulls free space empty)."""
     batch = triplanes.shape[0]
     n_views = len(views.cameras) // batch
     origins, directions = views.cameras.rays(resolution, resolution)  # [B*V, H*W, 3]
@@ -77,7 +78,8 @@ def render_stage1(
     albedo, opacity = to_image(out["rgb"]), to_image(out["opacity"])
     normal = torch.nn.functional.normalize(to_image(out["normal"]), dim=1)
     images = shade_views(albedo, normal, opacity, views.shading, premultiplied=True)
-    return StageOutput(images=images.clamp(0, 1), losses={"eikonal": eikonal_loss(out["gradients"])})
+    losses = {"eikonal": eikonal_loss(out["gradients"]), "opacity": opacity.mean()}
+    return StageOutput(images=images.clamp(0, 1), losses=losses)
 
 
 def render_stage2(
