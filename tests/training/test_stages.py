@@ -47,7 +47,8 @@ def test_the_opacity_term_is_the_share_of_pixels_the_surface_covers():
     triplanes = torch.zeros(1, 1)
     with torch.no_grad():
         covered = render_stage1(SphereField(RADIUS), triplanes, neus, views_of(cameras), 32).losses["opacity"]
-        empty = render_stage1(SphereField(-1.0), triplanes, neus, views_of(cameras), 32).losses["opacity"]
+        empty = render_stage1(SphereField(-1.0),  # SDF > 0 everywhere: nothing to see
+                              triplanes, neus, views_of(cameras), 32).losses["opacity"]
     expected = sphere_coverage(cameras, 32, RADIUS)
     assert 0.1 < expected < 0.5
     assert abs(float(covered) - expected) < 0.02, (float(covered), expected)
