@@ -62,7 +62,7 @@ from atom.toyworld.prior_check import FOREGROUND_THRESHOLD, view_camera
 from atom.toyworld.renders import GeometryBuffers, render_geometry, shade_geometry
 from atom.toyworld.shapes import COLORS, SHAPES, ToyObject, cylinder_sdf, find_object, toy64
 from atom.toyworld.wordings import toy64_training_wordings
-from atom.training.atom_system import AToMSystem
+from atom.training.atom_system import AToMSystem, regularizer_weights
 from atom.training.stages import Views, render_stage1, render_stage2
 
 SHAPE_INDEX = {shape.name: index for index, shape in enumerate(SHAPES)}
@@ -634,15 +634,12 @@ def cmd_single(args) -> None:
         report(0)
     for step in range(total):
         views = sample_views(cfg, args.views, rng)
-        if step < args.stage1_steps:
+        phase = 1 if step < args.stage1_steps else 2
+        if phase == 1:
             out = render_stage1(generator, triplane, neus, views, cfg.stage1.resolution)
-            regular = (cfg.stage1.eikonal_weight * out.losses["eikonal"]
-                       + cfg.stage1.opacity_weight * out.losses["opacity"])
         else:
             out = render_stage2(generator, triplane, grid32, rasterizer, views, cfg.stage2.resolution)
-            regular = (cfg.stage2.normal_consistency_weight * out.losses["normal_consistency"]
-                       + cfg.stage2.laplacian_weight * out.losses["laplacian"]
-                       + cfg.stage2.empty_recovery_weight * out.losses["empty_recovery"])
+        regular = sum(w * out.losses[k] for k, w in regularizer_weights(cfg, phase, "dmtet").items())
         labels = embeddings.scheme.view_labels(views.cameras.azimuth, views.cameras.elevation)
         cond, uncond = embeddings.lookup(torch.zeros(len(views.cameras), dtype=torch.long), labels)
         sds = guidance(out.images, cond, uncond, progress=step / total,

@@ -86,6 +86,20 @@ def encoder_settings(cfg: TextConfig) -> str:
     return json.dumps(values, sort_keys=True)
 
 
+def regularizer_weights(cfg: TrainConfig, phase: int, geometry: str) -> dict[str, float]:
+    """The loss weight of each regulariser that stage ``phase`` (1: NeuS, 2: mesh extracted by ``geometry``)
+    returns in ``StageOutput.losses``."""
+    if phase == 1:
+        return {"eikonal": cfg.stage1.eikonal_weight, "opacity": cfg.stage1.opacity_weight}
+    weights = {"normal_consistency": cfg.stage2.normal_consistency_weight,
+               "laplacian": cfg.stage2.laplacian_weight, "empty_recovery": cfg.stage2.empty_recovery_weight}
+    if geometry == "flexicubes":
+        weights |= {"flexicubes_deviation": cfg.stage2.flexicubes_deviation_weight,
+                    "flexicubes_sign": cfg.stage2.flexicubes_sign_weight,
+                    "flexicubes_weights": cfg.stage2.flexicubes_weight_l1_weight}
+    return weights
+
+
 class AToMSystem(TrainingSystem):
     """AToM's two-stage SDS training of a ``TextToMeshModel`` (see the module docstring)."""
 
@@ -226,15 +240,7 @@ class AToMSystem(TrainingSystem):
         text = self.text[batch.text_ids]
         triplanes = self.model(text.tokens, text.mask)
         out = self.render(triplanes, batch.views, phase)
-        if phase == 1:
-            weights = {"eikonal": cfg.stage1.eikonal_weight, "opacity": cfg.stage1.opacity_weight}
-        else:
-            weights = {"normal_consistency": cfg.stage2.normal_consistency_weight,
-                       "laplacian": cfg.stage2.laplacian_weight, "empty_recovery": cfg.stage2.empty_recovery_weight}
-            if self.geometry == "flexicubes":
-                weights |= {"flexicubes_deviation": cfg.stage2.flexicubes_deviation_weight,
-                            "flexicubes_sign": cfg.stage2.flexicubes_sign_weight,
-                            "flexicubes_weights": cfg.stage2.flexicubes_weight_l1_weight}
+        weights = regularizer_weights(cfg, phase, self.geometry)
         view_ids = batch.prompt_ids.repeat_interleave(cfg.render.views_per_prompt)
         cond, uncond = self.view_embeddings.lookup(view_ids, self.view_labels(batch.views.cameras))
         sds = self.guidance(out.images.float(), cond, uncond, progress=batch.step / cfg.trainer.max_steps,
