@@ -30,10 +30,10 @@ lock:
 	    | sed -E 's/^(torch==[^+]+)[+].*/\1/'; } > $(CONSTRAINTS).tmp
 	mv $(CONSTRAINTS).tmp $(CONSTRAINTS)
 
-# one torch thread: the toy steps are many small ops, and a second thread costs more CPU than it saves
-# (bench/RESULTS.md, session 4: 24 min of CPU time with one thread against 30 min wall with two)
+# two torch threads: on 2 idle cores a toy64 NeuS step takes 0.65 s with two against 1.1 s with one, and the
+# default needs 2400 of them (bench/RESULTS.md, session 9); the scores depend on the thread count (summation order)
 train: $(STAMP)
-	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} WANDB_MODE=$${WANDB_MODE:-offline} $(BIN)/python -m atom.train $(ARGS)
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} WANDB_MODE=$${WANDB_MODE:-offline} $(BIN)/python -m atom.train $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check atom tests bench
