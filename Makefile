@@ -30,8 +30,9 @@ lock:
 	    | sed -E 's/^(torch==[^+]+)[+].*/\1/'; } > $(CONSTRAINTS).tmp
 	mv $(CONSTRAINTS).tmp $(CONSTRAINTS)
 
-# two torch threads: on 2 idle cores a toy64 NeuS step takes 0.65 s with two against 1.1 s with one, and the
-# default needs 2400 of them (bench/RESULTS.md, session 9); the scores depend on the thread count (summation order)
+# two torch threads: on 2 idle cores a toy64 NeuS step of 8 prompts at 24 px took 0.65 s with two against 1.1 s
+# with one, and the default needs 2400 steps (16 px: 0.38 s with two; bench/RESULTS.md, session 9); the scores
+# depend on the thread count (summation order)
 train: $(STAMP)
 	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} WANDB_MODE=$${WANDB_MODE:-offline} $(BIN)/python -m atom.train $(ARGS)
 
