@@ -49,7 +49,7 @@ CKPT ?= $(lastword $(sort $(wildcard outputs/toy64/*/checkpoints/step_*)))
 IMAGE_CKPT ?= atom/weights/toy_image_to_mesh
 demo: $(STAMP)
 	@if [ -z "$(CKPT)" ]; then \
-		echo "make demo: no toy64 checkpoint under outputs/toy64/; train one with 'make train' (about 30 min on"; \
+		echo "make demo: no toy64 checkpoint under outputs/toy64/; train one with 'make train' (about 17 min on"; \
 		echo "2 CPU cores) or pass CKPT=<checkpoint or run dir>"; exit 2; fi
 	$(BIN)/python -m atom.app ckpt=$(CKPT) image_ckpt=$(IMAGE_CKPT) $(ARGS)
 
