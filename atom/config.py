@@ -463,9 +463,10 @@ class EvaluateConfig:
     output: str | None = None  # default: <checkpoint>/evaluation.json (toy) or clip_r_precision.json (clip)
     clip: CLIPMetricConfig = field(default_factory=CLIPMetricConfig)
     # an image-to-mesh folder (ckpt=atom/weights/toy_image_to_mesh): DDIM steps and guidance of both
-    # multi-view stages (null: each model's own) and the seed of the whole chain
+    # multi-view stages (null: each model's own), samples per picture (null: the folder's) and the seed of the chain
     num_inference_steps: int | None = None
     guidance_scale: float | None = None
+    num_samples: int | None = None
     seed: int = 0
 
 
@@ -584,6 +585,7 @@ class ImageToMeshConfig:
     reconstruction_model: str | None = None  # a ReconstructionModel folder, checkpoint or run dir
     num_inference_steps: int | None = None  # DDIM steps of both diffusion stages; null: each model's own
     guidance_scale: float | None = None  # of both diffusion stages; null: each model's own
+    num_samples: int | None = None  # samples of views + CCMs per picture, triplanes averaged; null: the models folder's
     foreground_ratio: float | None = None  # null: recentre keeping the picture's framing; else the object's share
     grid_resolution: int | None = None  # FlexiCubes cells per axis; default: the reconstruction model's
     out_dir: str | None = None  # default: outputs/image_to_mesh/<date_time>

@@ -156,7 +156,8 @@ def evaluate_image_to_mesh_folder(cfg: EvaluateConfig) -> dict:
     from atom.evaluation.image_to_mesh import evaluate_image_to_mesh, format_image_to_mesh_table
     from atom.pipelines import ImageToMeshPipeline
 
-    pipeline = ImageToMeshPipeline.from_pretrained(cfg.ckpt, device=resolve_device(cfg.device))
+    pipeline = ImageToMeshPipeline.from_pretrained(cfg.ckpt, device=resolve_device(cfg.device),
+                                                   num_samples=cfg.num_samples)
     results = evaluate_image_to_mesh(pipeline, make_rasterizer("torch"), num_inference_steps=cfg.num_inference_steps,
                                      guidance_scale=cfg.guidance_scale, seed=cfg.seed)
     output = Path(cfg.output) if cfg.output else Path("image_to_mesh_evaluation.json")

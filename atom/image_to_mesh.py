@@ -10,7 +10,8 @@ Options (``conf/image_to_mesh/image_to_mesh.yaml``, schema ``atom.config.ImageTo
 (default: the bundled toy models ``atom/weights/toy_image_to_mesh``; a folder with ``views/``, ``ccms/``,
 ``reconstruction/``), ``views_model=``, ``ccms_model=``, ``reconstruction_model=`` (per-stage paths),
 ``out_dir=`` (default ``outputs/image_to_mesh/<date_time>``), ``overwrite=false``, ``seed=0``,
-``num_inference_steps=``, ``guidance_scale=``, ``foreground_ratio=null|0.8``, ``grid_resolution=``, ``device=auto``,
+``num_inference_steps=``, ``guidance_scale=``, ``num_samples=`` (samples per picture, triplanes averaged; default: the
+models folder's), ``foreground_ratio=null|0.8``, ``grid_resolution=``, ``device=auto``,
 ``export.format=glb|obj|ply``, ``export.texture=uv|vertex``, ``postprocess.*``, ``preview.*``,
 ``text_to_image.*``. Bad input exits with status 2 and a one-line reason; a failing stage exits with status 1,
 naming the stage, and leaves the earlier stages' outputs in ``out_dir``.

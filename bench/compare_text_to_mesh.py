@@ -1,14 +1,15 @@
 """Text -> mesh two ways on Toy64: AToM's amortized generator against text -> image -> CRM (issue 12 item 4).
 
     python bench/compare_text_to_mesh.py --atom <toy64 run or checkpoint> [--models <image-to-mesh folder>]
-        [--steps 20] [--prompts 64] [--seed 0]
+        [--steps N] [--samples N] [--prompts 64] [--seed 0]
 
 Route 1 (AToM): ``TextToMeshPipeline`` meshes every prompt in one forward pass per batch of 8 (grid 64, as
 ``atom.evaluate``).
 Route 2 (images): the bundled toy prior draws ``"<prompt>, front view"`` (``sample_prompt_image``'s caption,
 guidance 1.1, 50 DDIM steps), each picture goes through the user path (saved as PNG, cut out and placed by
-``ImageToMeshPipeline.prepare``), then the six views, their CCMs (``--steps`` DDIM steps each) and the
-reconstruction, the whole batch at once. Both sets of meshes are scored by ``atom.toyworld.metrics`` against
+``ImageToMeshPipeline.prepare``), then the six views, their CCMs (``--steps`` DDIM steps each, default: the
+models' own; ``--samples`` samples per picture, default: the folder's) and the reconstruction, the whole batch
+at once. Both sets of meshes are scored by ``atom.toyworld.metrics`` against
 the analytic ground truth (R@1 shape / color / both, F@0.05), split into seen and unseen (the diagonal)
 prompts. Seconds per prompt are wall time of the whole batch divided by the prompts (model loading excluded),
 so they are throughput figures, not one picture's latency.
@@ -46,8 +47,9 @@ def atom_meshes(checkpoint: str, prompts: list[str]) -> tuple[list, float]:
     return meshes, time.perf_counter() - started
 
 
-def image_route_meshes(models: str, prompts: list[str], steps: int, seed: int) -> tuple[list, dict[str, float]]:
-    pipeline = ImageToMeshPipeline.from_pretrained(models)
+def image_route_meshes(models: str, prompts: list[str], steps: int | None, samples: int | None,
+                       seed: int) -> tuple[list, dict[str, float]]:
+    pipeline = ImageToMeshPipeline.from_pretrained(models, num_samples=samples)
     generator = torch.Generator().manual_seed(seed)
     seconds: dict[str, float] = {}
     started = time.perf_counter()
@@ -71,7 +73,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--atom", required=True, help="a toy64 run directory or checkpoint")
     parser.add_argument("--models", default=asset_path("toy_image_to_mesh"), help="an image-to-mesh folder")
-    parser.add_argument("--steps", type=int, default=20, help="DDIM steps of each multi-view stage")
+    parser.add_argument("--steps", type=int, default=None, help="DDIM steps of each multi-view stage (default: "
+                        "each model's own)")
+    parser.add_argument("--samples", type=int, default=None, help="samples of the views and CCMs per picture "
+                        "(default: the models folder's)")
     parser.add_argument("--prompts", type=int, default=64, help="the first N Toy64 prompts")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
@@ -81,8 +86,9 @@ def main() -> None:
     results, seconds = {}, {}
     meshes, elapsed = atom_meshes(args.atom, prompts)
     results["AToM (amortized)"], seconds["AToM (amortized)"] = evaluate_meshes(prompts, meshes), elapsed
-    meshes, stages = image_route_meshes(args.models, prompts, args.steps, args.seed)
-    route = f"text -> image -> CRM ({args.steps} DDIM steps)"
+    meshes, stages = image_route_meshes(args.models, prompts, args.steps, args.samples, args.seed)
+    route = (f"text -> image -> CRM ({args.steps or 'default'} DDIM steps, {args.samples or 'default'} "
+             f"sample(s) per picture)")
     results[route], seconds[route] = evaluate_meshes(prompts, meshes), sum(stages.values())
 
     print(machine_header(f"compare_text_to_mesh: {len(prompts)} Toy64 prompts, seed {args.seed}"))

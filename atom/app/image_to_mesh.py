@@ -149,7 +149,7 @@ class ImageToMeshService:
         folder = self._folder(Path(picture).stem)
         generator = torch.Generator().manual_seed(int(seed))
         views = self.pipeline.generate_views(prepared.image[None], num_inference_steps=num_inference_steps,
-                                             generator=generator)
+                                             generator=generator, num_samples=self.pipeline.num_samples)
         ccms = self.pipeline.generate_ccms(views, num_inference_steps=num_inference_steps, generator=generator)
         paths = folder / "input.png", folder / "views.png", folder / "ccms.png"
         to_pil(prepared.image).save(paths[0])
@@ -166,7 +166,8 @@ class ImageToMeshService:
         started = time.perf_counter()
         generator = torch.Generator()
         generator.set_state(step.generator_state)
-        triplanes, meshes = self.pipeline.reconstruct(step.views, step.ccms, generator, options.grid_resolution)
+        triplanes, meshes = self.pipeline.reconstruct(step.views, step.ccms, generator, options.grid_resolution,
+                                                      self.pipeline.num_samples)
         reconstruction_s = time.perf_counter() - started
         writer = mesh_writer(options, step.folder, self.texture_resolution)
         mesh = finish_mesh(writer, meshes[0], self.pipeline.reconstruction.color_field(triplanes[0]), step.folder.name,

@@ -13,7 +13,7 @@ their generated CCMs, the reconstructed mesh. Scores per object:
   (Chamfer-L1 of surface samples), color (mean absolute difference of the sampled colors) or both (each
   divided by its row's median, then summed; :func:`atom.toyworld.metrics.rank1_hits`);
 - the six generated views and CCMs against the true ones: PSNR and SSIM of the six side by side
-  (:func:`atom.toyworld.multiview_check.score_images`).
+  (:func:`atom.toyworld.multiview_check.score_images`); with several samples per picture, those of the first.
 
 All objects go through the pipeline as one batch with one seeded generator; the seconds per object are that
 batch's wall time divided by the objects.
@@ -67,8 +67,9 @@ def evaluate_image_to_mesh(pipeline: ImageToMeshPipeline, rasterizer: Rasterizer
                       generator=generator)
     seconds = (time.perf_counter() - started) / len(examples.objects)
     meshes = [mesh.detach().to("cpu") for mesh in output.meshes]
-    view_scores = score_images(output.views.cpu(), examples.views)
-    ccm_scores = score_images(output.ccms.cpu(), examples.ccms)
+    first = slice(None, None, output.num_samples)  # the first sample of each picture
+    view_scores = score_images(output.views[first].cpu(), examples.views)
+    ccm_scores = score_images(output.ccms[first].cpu(), examples.ccms)
     shape, color = held_out_distances(meshes, examples.objects)
     targets = list(range(len(examples.objects)))
     hits = {mode: rank1_hits(shape, color, targets, mode) for mode in RANK_MODES}
@@ -84,7 +85,8 @@ def evaluate_image_to_mesh(pipeline: ImageToMeshPipeline, rasterizer: Rasterizer
     summary["all"] = _summarise(rows)
     tori = [row for row in rows if row["shape"] == "torus"]
     holes = sum(1 for row in tori if row["genus"] is not None and row["genus"] >= 1)
-    settings = {"num_inference_steps": num_inference_steps, "guidance_scale": guidance_scale, "seed": seed,
+    settings = {"num_inference_steps": num_inference_steps, "guidance_scale": guidance_scale,
+                "num_samples": output.num_samples, "seed": seed,
                 "novel_views": views, "resolution": resolution, "mesh_resolution": mesh_resolution}
     return {"per_object": rows, "summary": summary, "tori_with_hole": f"{holes}/{len(tori)}",
             "seconds_per_object": seconds, "settings": settings}

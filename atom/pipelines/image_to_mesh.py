@@ -17,6 +17,13 @@ bundled toy models (``atom/weights/toy_image_to_mesh``) point at ``toy_mv_views`
 ``toy_crm_chain`` (``toy_crm`` fine-tuned on generated views). Explicit per-stage paths override either, so a
 user's larger models of the same form drop in.
 
+**Samples per picture.** The two diffusion stages draw ``num_samples`` (N) independent samples of the six views
+and CCMs of each picture; the reconstruction model maps each to a triplane and the mesh is read from the mean of
+the N triplanes (a test-time ensemble, atom's addition to CRM: the samples disagree on details the one picture
+does not fix, and their mean triplane is a lower-variance estimate of the object). The default is the pipeline
+folder's (``"num_samples"`` in ``image_to_mesh.json``), else 1, which is CRM's chain. Measured on the toy world in
+``bench/RESULTS.md`` ("Image to mesh: several samples per picture").
+
 One ``generator`` (a CPU ``torch.Generator``) draws, in order, stage 1's noise, stage 2's noise and the
 reconstruction model's fixed input noise: one seed gives one mesh. A stage that raises is reported as a
 :class:`StageError` naming it (bad input to the pipeline is a ``ValueError`` before any stage runs).
@@ -56,7 +63,7 @@ STAGE_TITLES = {
 }
 INDEX_NAME = "image_to_mesh.json"
 """Optional file in a pipeline folder: ``{"views": path, "ccms": path, "reconstruction": path}``, paths relative
-to the file's folder."""
+to the file's folder, and optionally ``"num_samples": N`` (the pipeline's default samples per picture)."""
 LAYOUT_HELP = (f"a folder holding {', '.join(s + '/' for s in STAGES)} (ImageToMeshPipeline.save_pretrained) or "
                f"{INDEX_NAME} naming each stage's folder, or a path per stage (views=, ccms=, reconstruction= in "
                f"Python; views_model=, ccms_model=, reconstruction_model= on the command line)")
@@ -91,10 +98,11 @@ def stage_errors(stage: str) -> Iterator[None]:
 class ImageToMeshOutput:
     """What one call makes, batch B.
 
-    images: ``[B, 3, S, S]`` stage 1's input. views: ``[B, 6, 3, T, T]`` the generated views and ccms
-    ``[B, 6, 3, T, T]`` their CCMs, both in [0, 1], CRM_VIEW_NAMES order. triplanes: ``[B, 3, C, T, T]``.
-    meshes: one per picture (world units, +Z up, vertex colors). seconds: per stage (``views``, ``ccms``,
-    ``reconstruction``; wall clock)."""
+    images: ``[B, 3, S, S]`` stage 1's input. views: ``[B * N, 6, 3, T, T]`` the generated views and ccms
+    ``[B * N, 6, 3, T, T]`` their CCMs, both in [0, 1], CRM_VIEW_NAMES order, the N = ``num_samples`` samples of
+    each picture consecutive (``views[::N]`` is the first sample of each). triplanes: ``[B, 3, C, T, T]``, each
+    the mean of its picture's N. meshes: one per picture (world units, +Z up, vertex colors). seconds: per stage
+    (``views``, ``ccms``, ``reconstruction``; wall clock)."""
 
     images: Tensor
     views: Tensor
@@ -102,6 +110,40 @@ class ImageToMeshOutput:
     triplanes: Tensor
     meshes: list[Mesh]
     seconds: dict[str, float] = field(default_factory=dict)
+    num_samples: int = 1
+
+
+def check_num_samples(value: object, source: str = "num_samples") -> int:
+    """``value`` as a number of samples per picture (an int >= 1).
+
+    Raises:
+        ValueError: anything else, naming ``source`` and the value."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{source} must be an integer >= 1 (samples of the views and CCMs per picture), got "
+                         f"{value!r}")
+    return value
+
+
+def read_index(folder: Path) -> dict:
+    """The ``image_to_mesh.json`` of a pipeline folder, ``{}`` without one.
+
+    Raises:
+        ImageToMeshError: an unreadable file, or one that does not name the folder of each stage."""
+    index = folder / INDEX_NAME
+    if not index.is_file():
+        return {}
+    try:
+        listed = json.loads(index.read_text(encoding="utf-8"))
+        for stage in STAGES:
+            if not isinstance(listed[stage], str):
+                raise TypeError(f"{stage!r} is {listed[stage]!r}, not a path")
+        if "num_samples" in listed:
+            check_num_samples(listed["num_samples"], f"{INDEX_NAME}'s num_samples")
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise ImageToMeshError(f"{str(index)!r} must be a JSON object naming the folder of each of "
+                               f"{', '.join(STAGES)} (and optionally num_samples): {type(err).__name__}: "
+                               f"{err}") from err
+    return listed
 
 
 def stage_paths(path: str | Path | None = None, *, views: str | Path | None = None, ccms: str | Path | None = None,
@@ -118,14 +160,9 @@ def stage_paths(path: str | Path | None = None, *, views: str | Path | None = No
         folder = Path(path).expanduser()
         if not folder.is_dir():
             raise ImageToMeshError(f"image-to-mesh models {str(folder)!r} is not a folder; expected {LAYOUT_HELP}")
-        index = folder / INDEX_NAME
-        if index.is_file():
-            try:
-                listed = json.loads(index.read_text(encoding="utf-8"))
-                paths = {stage: (folder / listed[stage]).resolve() for stage in STAGES}
-            except (OSError, ValueError, KeyError, TypeError) as err:
-                raise ImageToMeshError(f"{str(index)!r} must be a JSON object naming the folder of each of "
-                                       f"{', '.join(STAGES)}: {type(err).__name__}: {err}") from err
+        listed = read_index(folder)
+        if listed:
+            paths = {stage: (folder / listed[stage]).resolve() for stage in STAGES}
         else:
             paths = {stage: folder / stage for stage in STAGES}
     for stage, value in explicit.items():
@@ -159,11 +196,13 @@ class ImageToMeshPipeline:
 
     def __init__(self, views_model: MultiViewDiffusionModel, ccms_model: MultiViewDiffusionModel,
                  reconstruction: ReconstructionModel | ReconstructionPipeline,
-                 device: str | torch.device | None = None) -> None:
-        """The three stage models; ``device`` (default: the reconstruction model's) is where all three run.
+                 device: str | torch.device | None = None, num_samples: int = 1) -> None:
+        """The three stage models; ``device`` (default: the reconstruction model's) is where all three run;
+        ``num_samples``: the default samples per picture (module docstring).
 
         Raises:
-            ImageToMeshError: a model of the wrong kind or stage, or tile sizes that differ."""
+            ImageToMeshError: a model of the wrong kind or stage, or tile sizes that differ.
+            ValueError: ``num_samples`` not an integer >= 1."""
         for name, model, stage in (("views_model", views_model, "views"), ("ccms_model", ccms_model, "ccms")):
             if not isinstance(model, MultiViewDiffusionModel):
                 raise ImageToMeshError(f"{name} must be a MultiViewDiffusionModel of stage {stage!r}, got "
@@ -185,14 +224,16 @@ class ImageToMeshPipeline:
         self.views_model = views_model.to(self.device).eval()
         self.ccms_model = ccms_model.to(self.device).eval()
         self.reconstruction = ReconstructionPipeline(reconstruction.model, self.device)
+        self.num_samples = check_num_samples(num_samples)
         self.paths: dict[str, str] = {}  # where each stage model was loaded from (set by from_pretrained)
 
     @classmethod
     def from_pretrained(cls, path: str | Path | None = None, *, views: str | Path | None = None,
                         ccms: str | Path | None = None, reconstruction: str | Path | None = None,
-                        device: str | torch.device = "cpu") -> ImageToMeshPipeline:
+                        device: str | torch.device = "cpu", num_samples: int | None = None) -> ImageToMeshPipeline:
         """Load the three stage models from a pipeline folder and/or explicit per-stage paths
         (:func:`stage_paths`); the reconstruction path may also be a checkpoint or run directory.
+        ``num_samples`` (default: the folder's ``image_to_mesh.json``, else 1): samples per picture.
 
         Raises:
             ImageToMeshError: a folder of the wrong layout, or models that do not fit together.
@@ -204,17 +245,21 @@ class ImageToMeshPipeline:
             reconstructor = ReconstructionPipeline.from_pretrained(paths["reconstruction"], device=device)
         except CheckpointError as err:
             raise CheckpointError(f"{STAGE_TITLES['reconstruction']}: {err}") from err
-        pipeline = cls(views_model, ccms_model, reconstructor, device)
+        if num_samples is None:
+            num_samples = read_index(Path(path).expanduser()).get("num_samples", 1) if path is not None else 1
+        pipeline = cls(views_model, ccms_model, reconstructor, device, num_samples)
         pipeline.paths = {stage: str(p) for stage, p in paths.items()}
         return pipeline
 
     def save_pretrained(self, directory: str | Path) -> Path:
-        """Write ``views/``, ``ccms/`` and ``reconstruction/`` (each model's own ``save_pretrained``) into
-        ``directory`` (created); returns it."""
+        """Write ``views/``, ``ccms/`` and ``reconstruction/`` (each model's own ``save_pretrained``) and
+        ``image_to_mesh.json`` (naming them, with ``num_samples``) into ``directory`` (created); returns it."""
         directory = Path(directory)
         self.views_model.save_pretrained(directory / "views")
         self.ccms_model.save_pretrained(directory / "ccms")
         self.reconstruction.model.save_pretrained(directory / "reconstruction")
+        index = {stage: stage for stage in STAGES} | {"num_samples": self.num_samples}
+        (directory / INDEX_NAME).write_text(json.dumps(index, indent=2) + "\n", encoding="utf-8")
         return directory
 
     @property
@@ -250,9 +295,11 @@ class ImageToMeshPipeline:
         return images
 
     def generate_views(self, images: Tensor, *, num_inference_steps: int | None = None,
-                       guidance_scale: float | None = None, generator: torch.Generator | None = None) -> Tensor:
-        """Stage 1: pictures ``[B, 3, S, S]`` -> six views ``[B, 6, 3, T, T]`` in [0, 1] (raises ``StageError``)."""
-        images = self.check_images(images)
+                       guidance_scale: float | None = None, generator: torch.Generator | None = None,
+                       num_samples: int = 1) -> Tensor:
+        """Stage 1: pictures ``[B, 3, S, S]`` -> six views ``[B * N, 6, 3, T, T]`` in [0, 1], N = ``num_samples``
+        samples of each picture, consecutive (raises ``StageError``)."""
+        images = self.check_images(images).repeat_interleave(check_num_samples(num_samples), dim=0)
         with stage_errors("views"):
             return self.views_model.sample(images.to(self.device), num_inference_steps=num_inference_steps,
                                            guidance_scale=guidance_scale, generator=generator)
@@ -266,18 +313,27 @@ class ImageToMeshPipeline:
                                           guidance_scale=guidance_scale, generator=generator)
 
     def reconstruct(self, views: Tensor, ccms: Tensor, generator: torch.Generator | None = None,
-                    grid_resolution: int | None = None) -> tuple[Tensor, list[Mesh]]:
-        """Stage 3: views and CCMs ``[B, 6, 3, T, T]`` -> triplanes ``[B, 3, C, T, T]`` and one colored mesh
-        each (raises ``StageError``)."""
+                    grid_resolution: int | None = None, num_samples: int = 1) -> tuple[Tensor, list[Mesh]]:
+        """Stage 3: views and CCMs ``[B * N, 6, 3, T, T]`` (N = ``num_samples`` consecutive samples of each of B
+        pictures) -> triplanes ``[B, 3, C, T, T]`` (the mean of each picture's N) and one colored mesh each.
+
+        Raises:
+            ValueError: ``num_samples`` not an integer >= 1. StageError: anything else, e.g. a batch that is not a
+                multiple of ``num_samples``."""
+        num_samples = check_num_samples(num_samples)
         with stage_errors("reconstruction"):
             views, ccms = check_view_tensors(views, ccms, self.reconstruction.tile_size)
+            if views.shape[0] % num_samples:
+                raise ValueError(f"views and CCMs hold {views.shape[0]} samples, not a multiple of num_samples="
+                                 f"{num_samples} (the samples of each picture must be consecutive)")
             triplanes = self.reconstruction.triplanes(views, ccms, generator)
+            triplanes = triplanes.unflatten(0, (-1, num_samples)).mean(dim=1)
             return triplanes, self.reconstruction.meshes(triplanes, grid_resolution)
 
     def __call__(self, image: Tensor | str | Path, *, num_inference_steps: int | None = None,
                  guidance_scale: float | None = None, generator: torch.Generator | None = None,
-                 grid_resolution: int | None = None,
-                 foreground_ratio: float | None = DEFAULT_FOREGROUND_RATIO) -> ImageToMeshOutput:
+                 grid_resolution: int | None = None, foreground_ratio: float | None = DEFAULT_FOREGROUND_RATIO,
+                 num_samples: int | None = None) -> ImageToMeshOutput:
         """A picture (a file path, or stage 1's input ``[(B,) 3, S, S]``) -> views, CCMs and meshes.
 
         Args:
@@ -288,25 +344,28 @@ class ImageToMeshPipeline:
             grid_resolution: FlexiCubes cells per axis (default: the reconstruction model's).
             foreground_ratio: ``None`` keeps the picture's framing, a number is the object's share of the picture
                 after placement (file paths only; :mod:`atom.pipelines.image_inputs`).
+            num_samples: samples of the views and CCMs per picture, their triplanes averaged (default: the
+                pipeline's ``num_samples``; module docstring).
 
         Raises:
             ImageInputError: a picture file that cannot be used. ValueError: a tensor of the wrong form.
             StageError: a stage failed (naming it).
         """
+        num_samples = check_num_samples(self.num_samples if num_samples is None else num_samples)
         if isinstance(image, (str, Path)):
             image = self.prepare(image, foreground_ratio).image
         images = self.check_images(image)
         seconds: dict[str, float] = {}
         started = time.perf_counter()
         views = self.generate_views(images, num_inference_steps=num_inference_steps, guidance_scale=guidance_scale,
-                                    generator=generator)
+                                    generator=generator, num_samples=num_samples)
         seconds["views"] = time.perf_counter() - started
         ccms = self.generate_ccms(views, num_inference_steps=num_inference_steps, guidance_scale=guidance_scale,
                                   generator=generator)
         seconds["ccms"] = time.perf_counter() - started - seconds["views"]
-        triplanes, meshes = self.reconstruct(views, ccms, generator, grid_resolution)
+        triplanes, meshes = self.reconstruct(views, ccms, generator, grid_resolution, num_samples)
         seconds["reconstruction"] = time.perf_counter() - started - seconds["views"] - seconds["ccms"]
-        return ImageToMeshOutput(images, views, ccms, triplanes, meshes, seconds)
+        return ImageToMeshOutput(images, views, ccms, triplanes, meshes, seconds, num_samples)
 
     def colors(self, triplane: Tensor, points: Tensor) -> Tensor:
         """The color head of one triplane ``[3, C, T, T]`` at ``points [N, 3]`` -> rgb ``[N, 3]`` in [0, 1]
@@ -315,4 +374,4 @@ class ImageToMeshPipeline:
 
     def __repr__(self) -> str:
         return (f"ImageToMeshPipeline(input {self.input_size} px, tiles {self.tile_size} px, views "
-                f"{', '.join(CRM_VIEW_NAMES)}, device {self.device})")
+                f"{', '.join(CRM_VIEW_NAMES)}, {self.num_samples} sample(s) per picture, device {self.device})")

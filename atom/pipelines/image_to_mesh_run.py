@@ -14,7 +14,8 @@ earlier stages' files on disk. Layout of the output folder::
 
     prompt_image.png              with prompt=: the text-to-image model's picture (then read as image=)
     input.png                     stage 1's input: the object cut out, centred and padded onto grey (S x S)
-    views.png, ccms.png           stages 1 and 2: strips T x 6T in CRM_VIEW_NAMES order (atom.reconstruct reads them)
+    views.png, ccms.png           stages 1 and 2: strips T x 6T in CRM_VIEW_NAMES order (atom.reconstruct reads them;
+                                  with several samples per picture, the first)
     mesh.glb                      the mesh (glb | obj + mtl + png | ply; UV-textured by default), +Y up
     previews/inputs.png           the views (top row) and CCMs (bottom row)
     previews/mesh.png, mesh.gif   turntable renders of the mesh
@@ -77,6 +78,8 @@ def check_run_settings(cfg: ImageToMeshConfig) -> None:
         problems.append(f"num_inference_steps must be >= 1 or null (each model's own), got {cfg.num_inference_steps}")
     if cfg.guidance_scale is not None and cfg.guidance_scale < 0:
         problems.append(f"guidance_scale must be >= 0 or null (each model's own), got {cfg.guidance_scale}")
+    if cfg.num_samples is not None and cfg.num_samples < 1:
+        problems.append(f"num_samples must be >= 1 or null (the models folder's), got {cfg.num_samples}")
     t2i = cfg.text_to_image
     if has_prompt and (t2i.num_inference_steps < 1 or t2i.guidance_scale < 0 or t2i.text_max_length < 1):
         problems.append(f"text_to_image needs num_inference_steps >= 1, guidance_scale >= 0 and text_max_length >= 1, "
@@ -89,7 +92,8 @@ def check_run_settings(cfg: ImageToMeshConfig) -> None:
 def load_pipeline(cfg: ImageToMeshConfig, device: torch.device) -> ImageToMeshPipeline:
     """The three stage models of ``cfg`` (``models`` and the per-stage overrides)."""
     return ImageToMeshPipeline.from_pretrained(cfg.models, views=cfg.views_model, ccms=cfg.ccms_model,
-                                               reconstruction=cfg.reconstruction_model, device=device)
+                                               reconstruction=cfg.reconstruction_model, device=device,
+                                               num_samples=cfg.num_samples)
 
 
 def sample_prompt_images(cfg: TextToImageConfig, prompts: list[str], generator: torch.Generator,
@@ -183,7 +187,7 @@ def run_image_to_mesh(cfg: ImageToMeshConfig) -> dict:
                          "generator": generator}
             advance_stage(bar, "views")
             with timer(timing, "views_s"):
-                views = pipeline.generate_views(image[None], **diffusion)
+                views = pipeline.generate_views(image[None], num_samples=pipeline.num_samples, **diffusion)
                 image_grid(views[0].cpu(), rows=1).save(out_dir / VIEWS_IMAGE)
             advance_stage(bar, "ccms")
             with timer(timing, "ccms_s"):
@@ -191,7 +195,8 @@ def run_image_to_mesh(cfg: ImageToMeshConfig) -> dict:
                 image_grid(ccms[0].cpu(), rows=1).save(out_dir / CCMS_IMAGE)
             advance_stage(bar, "reconstruction")
             with timer(timing, "reconstruction_s"):
-                triplanes, meshes = pipeline.reconstruct(views, ccms, generator, cfg.grid_resolution)
+                triplanes, meshes = pipeline.reconstruct(views, ccms, generator, cfg.grid_resolution,
+                                                         pipeline.num_samples)
             advance_stage(bar, "export")
             with timer(timing, "export_s"), stage_errors("export"):  # clean-up, colors, UV baking, previews
                 color_field = pipeline.reconstruction.color_field(triplanes[0])
@@ -208,7 +213,8 @@ def run_image_to_mesh(cfg: ImageToMeshConfig) -> dict:
     summary.update(
         status="ok", checkpoint=cfg.models or pipeline.paths["reconstruction"],
         grid_resolution=cfg.grid_resolution or pipeline.reconstruction.model.config.grid_resolution,
-        diffusion={"num_inference_steps": cfg.num_inference_steps, "guidance_scale": cfg.guidance_scale},
+        diffusion={"num_inference_steps": cfg.num_inference_steps, "guidance_scale": cfg.guidance_scale,
+                   "num_samples": pipeline.num_samples},
         outputs={"views": VIEWS_IMAGE, "ccms": CCMS_IMAGE, "view_order": list(CRM_VIEW_NAMES)},
         export=OmegaConf.to_container(OmegaConf.structured(cfg.export), enum_to_str=True),
         postprocess=OmegaConf.to_container(OmegaConf.structured(cfg.postprocess), enum_to_str=True),
@@ -236,6 +242,7 @@ def image_to_mesh_table(summary: dict) -> str:
                        if key not in ("per_image_s", "total_s"))
     return (markdown_table(("input", "status", "faces", "vertices", "file"), rows)
             + f"\n\ngrid {summary['grid_resolution']}, input {summary['input_size']} px, tiles {summary['tile_size']} "
-              f"px, {summary['device']}; {stages}\nend to end: {timing['per_image_s']:.2f} s per image "
-              f"(without loading the models), {timing['total_s']:.2f} s in all")
+              f"px, {summary['diffusion']['num_samples']} sample(s) per picture, {summary['device']}; {stages}\n"
+              f"end to end: {timing['per_image_s']:.2f} s per image (without loading the models), "
+              f"{timing['total_s']:.2f} s in all")
 

@@ -68,6 +68,57 @@ def test_pipeline_makes_views_ccms_and_a_colored_mesh_reproducibly(pipe, assets)
     assert not torch.equal(other.views, out.views)
 
 
+def test_several_samples_per_picture_average_their_triplanes(pipe, assets):
+    prepared = pipe.prepare(assets["picture"]).image
+    images = torch.stack([prepared, prepared.flip(-1)])
+    out = pipe(images, generator=_generator(), num_samples=3)
+    assert out.num_samples == 3 and len(out.meshes) == 2
+    assert out.views.shape == out.ccms.shape == (6, 6, 3, TILE, TILE)
+    assert out.triplanes.shape[0] == 2
+    # the same noise, drawn step by step: three samples of each picture, consecutive, then one triplane each
+    generator = _generator()
+    views = pipe.generate_views(images, generator=generator, num_samples=3)
+    ccms = pipe.generate_ccms(views, generator=generator)
+    torch.testing.assert_close(views, out.views, rtol=0, atol=0)
+    assert not torch.equal(views[0], views[1]), "the samples of one picture must differ"
+    every = pipe.reconstruction.triplanes(views, ccms, generator)
+    torch.testing.assert_close(out.triplanes[1], every[3:].mean(dim=0))
+    torch.testing.assert_close(out.meshes[1].vertices, pipe.reconstruction.meshes(every[3:].mean(0, keepdim=True))[0]
+                               .vertices)
+    one = pipe(images[:1], generator=_generator(), num_samples=1)
+    assert one.views.shape[0] == 1 and not torch.equal(one.triplanes[0], out.triplanes[0])
+
+
+@pytest.mark.parametrize("bad", [0, -2, 1.5, True, "4"])
+def test_a_bad_number_of_samples_is_named(pipe, assets, bad):
+    with pytest.raises(ValueError, match=rf"num_samples must be an integer >= 1.*got {bad!r}"):
+        pipe(pipe.prepare(assets["picture"]).image, num_samples=bad)
+
+
+def test_samples_that_do_not_group_by_picture_fail_in_reconstruction(pipe):
+    views = torch.rand(3, 6, 3, TILE, TILE)
+    with pytest.raises(StageError, match="stage 3.*hold 3 samples, not a multiple of num_samples=2"):
+        pipe.reconstruct(views, views, num_samples=2)
+
+
+def test_the_folder_carries_the_default_number_of_samples(pipe, assets, tmp_path):
+    pipe.num_samples = 2
+    try:
+        saved = pipe.save_pretrained(tmp_path / "saved")
+    finally:
+        pipe.num_samples = 1
+    index = json.loads((saved / "image_to_mesh.json").read_text())
+    assert index == {"views": "views", "ccms": "ccms", "reconstruction": "reconstruction", "num_samples": 2}
+    reopened = ImageToMeshPipeline.from_pretrained(saved)
+    assert reopened.num_samples == 2 and "2 sample(s) per picture" in repr(reopened)
+    assert reopened(assets["picture"], generator=_generator()).views.shape[0] == 2
+    assert ImageToMeshPipeline.from_pretrained(saved, num_samples=1).num_samples == 1
+    assert ImageToMeshPipeline.from_pretrained(assets["models"]).num_samples == 1  # sub-folders only: CRM's one
+    (saved / "image_to_mesh.json").write_text(json.dumps({**index, "num_samples": 0}))
+    with pytest.raises(ImageToMeshError, match="num_samples must be an integer >= 1.*got 0"):
+        ImageToMeshPipeline.from_pretrained(saved)
+
+
 def test_a_tensor_input_is_stage_one_input_as_is(pipe, assets):
     prepared = pipe.prepare(assets["picture"]).image
     from_path = pipe(assets["picture"], generator=_generator())
@@ -81,7 +132,7 @@ def test_a_tensor_input_is_stage_one_input_as_is(pipe, assets):
 
 def test_save_pretrained_round_trips_and_a_json_index_or_explicit_paths_open_it(pipe, assets, tmp_path):
     saved = pipe.save_pretrained(tmp_path / "saved")
-    assert sorted(p.name for p in saved.iterdir()) == ["ccms", "reconstruction", "views"]
+    assert sorted(p.name for p in saved.iterdir()) == ["ccms", "image_to_mesh.json", "reconstruction", "views"]
     reference = pipe(assets["picture"], generator=_generator()).views
     reopened = ImageToMeshPipeline.from_pretrained(saved)
     torch.testing.assert_close(reopened(assets["picture"], generator=_generator()).views, reference, rtol=0, atol=0)
@@ -163,6 +214,8 @@ def test_both_or_neither_of_image_and_prompt_is_an_error(assets, tmp_path):
         run_image_to_mesh(_config(assets, tmp_path / "b", image=None))
     with pytest.raises(InferenceError, match="foreground_ratio must be in"):
         run_image_to_mesh(_config(assets, tmp_path / "c", foreground_ratio=0.0))
+    with pytest.raises(InferenceError, match=r"num_samples must be >= 1 or null \(the models folder's\), got 0"):
+        run_image_to_mesh(_config(assets, tmp_path / "d", num_samples=0))
     assert list(tmp_path.iterdir()) == []
 
 
@@ -214,11 +267,12 @@ def test_cli_bad_picture_exits_with_status_2_naming_it(assets, tmp_path, monkeyp
     assert "Traceback" not in stderr and list(tmp_path.iterdir()) == []
 
 
-def test_obj_export_is_uv_textured(assets, tmp_path):
-    cfg = _config(assets, tmp_path / "out", image=str(assets["cut_out"]))
+def test_obj_export_is_uv_textured_and_several_samples_keep_the_first_as_the_strips(assets, tmp_path):
+    cfg = _config(assets, tmp_path / "out", image=str(assets["cut_out"]), num_samples=2)
     cfg.export.format = MeshFormat.obj
     summary = run_image_to_mesh(cfg)
-    assert summary["objects"][0]["mesh"] == "mesh.obj"
+    assert summary["objects"][0]["mesh"] == "mesh.obj" and summary["diffusion"]["num_samples"] == 2
+    assert read_views(tmp_path / "out" / "views.png").shape == (6, 3, TILE, TILE)
     mesh = trimesh.load(tmp_path / "out" / "mesh.obj", force="mesh", process=False)
     assert isinstance(mesh.visual, trimesh.visual.TextureVisuals) and mesh.visual.uv.shape[0] == len(mesh.vertices)
     assert np.isfinite(mesh.vertices).all() and len(mesh.faces) == summary["objects"][0]["faces"]
