@@ -44,15 +44,15 @@ def test_bundled_chain_uses_the_fine_tuned_model_which_still_reconstructs_true_v
     (mesh,) = reconstruct(model, [torus], rasterizer, mesh_resolution=32)
     row = object_metrics(mesh, torus, rasterizer, views=2, resolution=48, n_points=4000, iou_resolution=48)
     assert row["genus"] == 1
-    # fine-tuning on generated inputs costs a little accuracy on true ones (toy_crm_chain's card: F 0.983 -> 0.970
-    # over the 24 objects); an untrained model scores genus 0, F 0.38 on the torus
+    # fine-tuning on generated inputs kept the accuracy on true ones (toy_crm_chain's card: F 0.983 -> 0.981 over
+    # the 24 objects); an untrained model scores genus 0, F 0.38 on the torus
     assert row["f_score"] >= 0.85 and row["volume_iou"] >= 0.65 and row["color_error"] <= 0.08
 
 
 def test_bundled_image_to_mesh_chain_recovers_a_held_out_torus_from_one_picture():
     # the whole bundled chain with its own defaults (5 DDIM steps, 4 samples per picture averaged): one picture of
-    # the unseen-yaw torus -> a mesh with the single hole. Session 5's chain (one sample of 20 steps, the earlier
-    # fine-tune) closed it (genus 0, F 0.42 in the held-out evaluation); bench/RESULTS.md, session 12
+    # the unseen-yaw torus -> a mesh with the single hole (genus 1 and F@0.05 0.68-0.96 over generator seeds 0-5).
+    # Session 5's chain closes it even with 4 samples (genus 0, F 0.35-0.47); bench/RESULTS.md, session 12
     pipe = ImageToMeshPipeline.from_pretrained(asset_path("toy_image_to_mesh"))
     rasterizer = make_rasterizer("torch")
     examples = held_out_examples(pipe.input_size, pipe.tile_size, rasterizer, mesh_resolution=32)
@@ -63,4 +63,4 @@ def test_bundled_image_to_mesh_chain_recovers_a_held_out_torus_from_one_picture(
     row = object_metrics(out.meshes[0], examples.objects[index], rasterizer, views=2, resolution=48, n_points=4000,
                          iou_resolution=48)
     assert row["genus"] == 1
-    assert row["f_score"] >= 0.75 and row["color_error"] <= 0.08
+    assert row["f_score"] >= 0.6 and row["color_error"] <= 0.08
