@@ -48,8 +48,11 @@ def atom_meshes(checkpoint: str, prompts: list[str]) -> tuple[list, float]:
 
 
 def image_route_meshes(models: str, prompts: list[str], steps: int | None, samples: int | None,
-                       seed: int) -> tuple[list, dict[str, float]]:
+                       seed: int) -> tuple[list, dict[str, float], str]:
+    """The image route's meshes, seconds per stage and its settings in words."""
     pipeline = ImageToMeshPipeline.from_pretrained(models, num_samples=samples)
+    settings = (f"{steps or pipeline.views_model.config.num_inference_steps} DDIM steps, "
+                f"{pipeline.num_samples} sample(s) per picture")
     generator = torch.Generator().manual_seed(seed)
     seconds: dict[str, float] = {}
     started = time.perf_counter()
@@ -66,7 +69,7 @@ def image_route_meshes(models: str, prompts: list[str], steps: int | None, sampl
     seconds["preprocess"] = time.perf_counter() - started
     output = pipeline(torch.stack(inputs), num_inference_steps=steps, generator=generator)
     seconds.update(output.seconds)
-    return [mesh.detach().to("cpu") for mesh in output.meshes], seconds
+    return [mesh.detach().to("cpu") for mesh in output.meshes], seconds, settings
 
 
 def main() -> None:
@@ -86,9 +89,8 @@ def main() -> None:
     results, seconds = {}, {}
     meshes, elapsed = atom_meshes(args.atom, prompts)
     results["AToM (amortized)"], seconds["AToM (amortized)"] = evaluate_meshes(prompts, meshes), elapsed
-    meshes, stages = image_route_meshes(args.models, prompts, args.steps, args.samples, args.seed)
-    route = (f"text -> image -> CRM ({args.steps or 'default'} DDIM steps, {args.samples or 'default'} "
-             f"sample(s) per picture)")
+    meshes, stages, settings = image_route_meshes(args.models, prompts, args.steps, args.samples, args.seed)
+    route = f"text -> image -> CRM ({settings})"
     results[route], seconds[route] = evaluate_meshes(prompts, meshes), sum(stages.values())
 
     print(machine_header(f"compare_text_to_mesh: {len(prompts)} Toy64 prompts, seed {args.seed}"))
